@@ -1,0 +1,32 @@
+"""poetry-search: semantic search over classical Chinese poetry.
+
+    from poetry_search import Index, build_index
+    build_index("data/sample", "index", model="bert-base-chinese")
+    for hit in Index.open("index").search("大梦谁先觉", k=10):
+        print(hit.score, hit.text, hit.title, hit.author)
+
+Heavy modules (torch, transformers, faiss) load only when they are used.
+"""
+
+__version__ = "0.1.0"
+__all__ = ["Index", "Hit", "build_index", "Encoder", "PoetrySearchError"]
+
+
+def __getattr__(name):
+    if name in ("Index", "Hit"):
+        from . import search
+
+        return getattr(search, name)
+    if name == "build_index":
+        from .indexer import build_index
+
+        return build_index
+    if name == "Encoder":
+        from .encoder import Encoder
+
+        return Encoder
+    if name == "PoetrySearchError":
+        from .errors import PoetrySearchError
+
+        return PoetrySearchError
+    raise AttributeError(name)

@@ -1,0 +1,400 @@
+"""The command line: parse, call one library function, format. Nothing else.
+
+Errors raised as the project's own exceptions are turned into one line here: usage mistakes exit
+2, failures exit 1, never a traceback. Diagnostics and progress go to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+import unicodedata
+
+import click
+
+from .errors import PoetrySearchError, UsageProblem
+
+DEFAULT_INDEX = "index"
+DEFAULT_CORPUS = "data/sample"
+
+
+class _StderrHandler(logging.Handler):
+    def emit(self, record):
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        click.echo(prefix + record.getMessage(), err=True)
+
+
+def _setup_logging(quiet: bool = False) -> None:
+    log = logging.getLogger("poetry_search")
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        log.addHandler(_StderrHandler())
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+    # Libraries' own chatter (weight-loading bars, hub notices) is not ours to show.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def handle_errors(fn):
+    """Translate our exceptions into click's, once, at the boundary."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        _setup_logging(kwargs.get("quiet", False))
+        try:
+            return fn(*args, **kwargs)
+        except UsageProblem as e:
+            raise click.UsageError(str(e)) from None
+        except PoetrySearchError as e:
+            raise click.ClickException(str(e)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing was changed at the target", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            sys.stderr.close()
+            sys.exit(0)
+        except click.exceptions.ClickException:
+            raise
+        except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks
+            if os.environ.get("POETRY_SEARCH_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"unexpected error: {type(e).__name__}: {e} (set POETRY_SEARCH_DEBUG=1 to see the traceback, and please report it)"
+            ) from None
+
+    return wrapper
+
+
+def _width(s: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def _clip(s: str, width: int) -> str:
+    out, w = "", 0
+    for c in s:
+        cw = 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        if w + cw > width - 1 and _width(s) > width:
+            return out + "…"
+        out, w = out + c, w + cw
+    return out
+
+
+def _pad(s: str, width: int) -> str:
+    s = _clip(s, width)
+    return s + " " * max(0, width - _width(s))
+
+
+def format_table(headers: list[str], rows: list[list[str]], widths: list[int] | None = None) -> str:
+    widths = widths or [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(_pad(h, w) for h, w in zip(headers, widths)).rstrip(),
+             "  ".join("─" * w for w in widths)]
+    lines += ["  ".join(_pad(c, w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _dump(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="poetry-search")
+def cli():
+    """Semantic search over classical Chinese poetry.
+
+    Lines are embedded with bert-base-chinese (mean pooling over all tokens, L2-normalised),
+    searched by cosine in FAISS, with metadata in SQLite. Simplified queries find traditional lines.
+
+    \b
+    Start here:
+        make index                      # build the index of the embedded sample
+        poetry-search query 大梦谁先觉
+        poetry-search query 床前明月光 --author 李白 -k 5
+        poetry-search similarity 春眠不觉晓 大梦谁先觉
+    """
+
+
+@cli.command()
+@click.argument("directory", default=DEFAULT_CORPUS, required=False, type=click.Path())
+@click.option("--strict", is_flag=True, help="Fail on the first file that cannot be read, instead of skipping it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@handle_errors
+def corpus(directory, strict, as_json):
+    """Count poems, lines and distinct lines per collection of a corpus folder.
+
+    DIRECTORY is laid out like the chinese-poetry package's dist/ (default: data/sample;
+    `make corpus` fetches the whole dataset into data/chinese-poetry).
+
+    \b
+    Examples:
+        poetry-search corpus
+        poetry-search corpus data/chinese-poetry --json
+    """
+    from .corpus import corpus_stats
+
+    stats = corpus_stats(directory, strict=strict, echo=lambda m: click.echo(m, err=True))
+    if as_json:
+        click.echo(_dump(stats))
+        return
+    rows = [[name, f"{s['poems']:,}", f"{s['lines']:,}", f"{s['distinct_lines']:,}"] for name, s in stats["collections"].items()]
+    rows.append(["total", f"{stats['poems']:,}", f"{stats['lines']:,}", f"{stats['distinct_lines']:,}"])
+    click.echo(format_table(["collection", "poems", "lines", "distinct lines"], rows))
+    if stats["skipped"]:
+        click.echo(f"{len(stats['skipped'])} file(s) skipped: see the warnings above", err=True)
+
+
+@cli.command()
+@click.option("--corpus", "corpus_dir", default=DEFAULT_CORPUS, show_default=True, type=click.Path(),
+              help="Corpus folder (laid out like chinese-poetry's dist/).")
+@click.option("--index", "index_dir", default=DEFAULT_INDEX, show_default=True, type=click.Path(),
+              help="Where to write the index (replaced atomically when the build completes).")
+@click.option("--model", default="bert-base-chinese", show_default=True,
+              help="Hugging Face id, local model folder, or modelscope:ID.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="auto: bf16 where the hardware runs it fast (AMX/AVX512-BF16 CPUs, CUDA), else fp32.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Lines per forward pass (default: 128 on CPU, 512 on CUDA).")
+@click.option("--index-type", default="auto", show_default=True,
+              help="auto, flat (exact), hnsw, ivf, or a FAISS index-factory string. auto: flat up to 200k lines, else hnsw.")
+@click.option("--cache", "cache_dir", type=click.Path(), default=None,
+              help="Embedding cache folder (default: $POETRY_SEARCH_CACHE or ~/.cache/poetry-search).")
+@click.option("--strict", is_flag=True, help="Fail on the first unreadable corpus file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes, only warnings and errors.")
+@handle_errors
+def index(corpus_dir, index_dir, model, precision, device, batch_size, index_type, cache_dir, strict, quiet):
+    """Build the search index of a corpus.
+
+    Every distinct normalised line is encoded once (and cached, so a rebuild or a resumed build
+    encodes only what is new), stored in FAISS with its SQLite metadata, and swapped in at INDEX
+    only when complete: an interrupted build leaves the old index as it was.
+
+    \b
+    Examples:
+        poetry-search index                                   # data/sample → index/
+        poetry-search index --corpus data/chinese-poetry --index index-full
+        poetry-search index --model ./models/bert-base-chinese --precision fp32
+    """
+    from .indexer import build_index
+
+    report = build_index(corpus_dir, index_dir, model, precision=precision, device=device, batch_size=batch_size,
+                         index_type=index_type, cache_dir=cache_dir, strict=strict, progress=not quiet)
+    m = report.manifest
+    extra = f", recall@10 {m['recall_at_10']:.3f} at {m['search_depth']}" if "recall_at_10" in m else ""
+    click.echo(f"indexed {report.texts:,} distinct lines ({report.lines:,} lines, {report.poems:,} poems) into {report.index} "
+               f"in {report.seconds:.1f}s: {report.encoded:,} encoded, {report.from_cache:,} from cache; "
+               f"{m['index_type']} index, precision {m['precision']}{extra}", err=True)
+
+
+def _index_options(fn):
+    fn = click.option("--index", "index_dir", default=DEFAULT_INDEX, show_default=True, type=click.Path(),
+                      help="Index folder built by `poetry-search index`.")(fn)
+    return fn
+
+
+def _depth_options(fn):
+    fn = click.option("--nprobe", type=int, default=None, help="IVF indexes: lists to visit (more = better recall, slower).")(fn)
+    fn = click.option("--ef", type=int, default=None, help="HNSW indexes: search depth (more = better recall, slower).")(fn)
+    return fn
+
+
+def _read_stdin_queries() -> list[str]:
+    lines = [line.strip() for line in sys.stdin.read().splitlines()]
+    return [line for line in lines if line]
+
+
+@cli.command()
+@click.argument("text", nargs=-1, required=True)
+@_index_options
+@click.option("-k", "k", type=int, default=10, show_default=True, help="How many lines to return per query.")
+@click.option("--author", help="Only lines by this author (either script: 王之涣 finds 王之渙).")
+@click.option("--dynasty", help="Only lines of this dynasty: 唐, 宋, 元, 先秦… (or tang, song…).")
+@click.option("--collection", help="Only lines of this collection or book: songci, 唐诗三百首, 诗经…")
+@click.option("--model", default=None, help="Refuse to run unless the index was built with this model.")
+@_depth_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per query (Chinese kept as is).")
+@handle_errors
+def query(text, index_dir, k, author, dynasty, collection, model, ef, nprobe, as_json):
+    """Find the lines nearest to TEXT by cosine similarity.
+
+    Each TEXT is one query; `-` reads one query a line from stdin (encoded in batches).
+    Filters apply before the nearest-neighbour search, so -k lines come back whenever that many match.
+
+    \b
+    Examples:
+        poetry-search query 大梦谁先觉
+        poetry-search query 春眠不觉晓 -k 5 --dynasty 唐 --json
+        printf '白日依山尽\\n明月松间照\\n' | poetry-search query - --json
+    """
+    from .search import Index
+
+    if k < 1:
+        raise UsageProblem("-k must be at least 1")
+    texts = [t for t in text if t != "-"]
+    if "-" in text:
+        texts += _read_stdin_queries()
+    if not texts:
+        raise UsageProblem("no query given: pass a line of poetry, e.g. poetry-search query 大梦谁先觉")
+    idx = Index.open(index_dir, ef=ef, nprobe=nprobe)
+    idx.check_model(model)
+    results = idx.search_batch(texts, k=k, author=author, dynasty=dynasty, collection=collection)
+    for q, hits in zip(texts, results):
+        if as_json:
+            click.echo(_dump({"query": q, "hits": [h.to_dict() for h in hits]}))
+            continue
+        click.echo(f"{q}")
+        if not hits:
+            click.echo("  (no hits)\n")
+            continue
+        rows = [[str(h.rank), f"{h.score:.4f}", h.original, h.title, h.author or "—", h.dynasty, h.book] for h in hits]
+        table = format_table(["#", "score", "line", "title", "author", "dynasty", "book"], rows)
+        head, rule, *body = table.splitlines()
+        click.echo(head + "\n" + rule)
+        for line, h in zip(body, hits):
+            click.echo(line)
+            click.echo(f"   ↳ {_clip(h.context, 72)}" + (f"   (in {h.occurrences} poems)" if h.occurrences > 1 else ""))
+        click.echo("")
+
+
+@cli.command()
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--index", "index_dir", default=None, type=click.Path(),
+              help="Use this index's model (default: index/ if it exists, else --model).")
+@click.option("--model", default=None, help="Use this model directly (Hugging Face id, folder, modelscope:ID).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"texts": [...], "matrix": [[...]]}.')
+@handle_errors
+def similarity(texts, index_dir, model, as_json):
+    """Print the cosine similarity matrix of TEXTS.
+
+    The method is the project's one: mean of the last hidden state over all tokens ([CLS] and
+    [SEP] included), L2-normalised, after the same normalisation as the corpus.
+
+    \b
+    Examples:
+        poetry-search similarity 春眠不觉晓 大梦谁先觉 浓睡不消残酒 东临碣石以观沧海
+        poetry-search similarity 白日依山尽 黄河入海流 --model ./models/bert-base-chinese --json
+    """
+    import numpy as np
+
+    if len(texts) < 2:
+        raise UsageProblem("give at least two texts to compare")
+    if index_dir and model:
+        raise UsageProblem("pass --index or --model, not both")
+    if model:
+        from .encoder import Encoder
+        from .normalize import Normalizer
+
+        norm = Normalizer()
+        normed = [norm.query(t) for t in texts]
+        if not all(normed):
+            raise UsageProblem("a text is empty once punctuation is removed: pass some characters")
+        v = Encoder(model, precision="fp32").encode(normed)
+        matrix = v @ v.T
+    else:
+        from .search import Index
+
+        idx = Index.open(index_dir or DEFAULT_INDEX)
+        matrix = idx.similarity(list(texts))
+    matrix = np.clip(matrix, -1.0, 1.0)
+    if as_json:
+        click.echo(_dump({"texts": list(texts), "matrix": [[round(float(x), 4) for x in row] for row in matrix]}))
+        return
+    rows = [[t] + [f"{x:.2f}" for x in row] for t, row in zip(texts, matrix)]
+    click.echo(format_table([""] + [str(i + 1) for i in range(len(texts))], [[f"{i + 1} {r[0]}"] + r[1:] for i, r in enumerate(rows)]))
+
+
+@cli.command()
+@_index_options
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest and counts as JSON.")
+@handle_errors
+def info(index_dir, as_json):
+    """Show how an index was made: model, pooling, precision, corpus, counts, index type, recall.
+
+    \b
+    Examples:
+        poetry-search info
+        poetry-search info --index index-full --json
+    """
+    from .search import Index
+
+    data = Index.open(index_dir).info()
+    if as_json:
+        click.echo(_dump(data))
+        return
+    c = data["counts"]
+    rows = [
+        ("index", data["index"]), ("database", data["database"]), ("vectors", data["vectors"]),
+        ("model", f"{data['model']} ({data.get('model_source')}, fingerprint {data.get('model_fingerprint')})"),
+        ("pooling", data.get("pooling", "")), ("dimension", str(data.get("dimension"))),
+        ("precision", f"{data.get('precision')} on {data.get('device')}"),
+        ("max sequence length", str(data.get("max_seq_length"))),
+        ("corpus", f"{data.get('corpus')} (fingerprint {data.get('corpus_fingerprint')})"),
+        ("collections", ", ".join(data.get("collections", []))),
+        ("counts", f"{c['poems']:,} poems, {c['lines']:,} lines, {c['texts']:,} distinct lines, {c.get('authors', 0):,} authors"),
+        ("index type", f"{data.get('index_type')} ({data.get('faiss_factory')})"),
+    ]
+    if "recall_at_10" in data:
+        rows.append(("recall@10", f"{data['recall_at_10']:.4f} measured on {data.get('recall_sample')} corpus lines at {data.get('search_depth')}"))
+    rows += [("built", f"{data.get('created_at')} by poetry-search {data.get('poetry_search_version')} in {data.get('build_seconds')}s")]
+    width = max(_width(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{_pad(key, width)}  {value}")
+
+
+@cli.command()
+@_index_options
+@click.option("-k", "k", type=int, default=10, show_default=True, help="Neighbours per query line.")
+@click.option("--out", required=True, type=click.Path(), help="Output file: .parquet, .jsonl or .csv.")
+@click.option("--queries", default=None, help="External queries, one a line (or JSONL with a 'text' field); - for stdin. Default: every line of the index.")
+@click.option("--exclude", type=click.Choice(["self", "poem", "author", "none"]), default="self", show_default=True,
+              help="Drop neighbours that are the line itself, share a poem with it, or share its author.")
+@click.option("--min-score", type=float, default=None, help="Keep only neighbours with at least this cosine.")
+@click.option("--with-meta", is_flag=True, help="Add author/title/dynasty of both sides' first occurrence.")
+@click.option("--batch-size", type=int, default=1024, show_default=True, help="Queries per FAISS search.")
+@_depth_options
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handle_errors
+def export(index_dir, k, out, queries, exclude, min_score, with_meta, batch_size, ef, nprobe, quiet):
+    """Export every line's k nearest lines (long format: one row per query and neighbour).
+
+    Columns: query_id, query_text, rank, neighbor_id (= texts.id), neighbor_text, score.
+    The file is written under a temporary name and renamed when complete.
+
+    \b
+    Examples:
+        poetry-search export --out neighbours.parquet
+        poetry-search export -k 5 --exclude author --min-score 0.9 --with-meta --out echoes.csv
+        poetry-search export --queries my_lines.txt --out mine.jsonl
+    """
+    from tqdm import tqdm
+
+    from .export import export_neighbours, format_for, read_queries
+    from .search import Index
+
+    format_for(out)
+    if k < 1:
+        raise UsageProblem("-k must be at least 1")
+    if min_score is not None and not -1.0 <= min_score <= 1.0:
+        raise UsageProblem("--min-score must be a cosine between -1 and 1")
+    query_texts = read_queries(queries) if queries else None
+    idx = Index.open(index_dir, ef=ef, nprobe=nprobe)
+    total = len(query_texts) if query_texts is not None else len(idx)
+    bar = tqdm(total=total, unit="query", unit_scale=True, desc="exporting", file=sys.stderr, disable=quiet,
+               dynamic_ncols=True, mininterval=0.5)
+    rows_done = [0]
+
+    def progress(nq, nrows):
+        rows_done[0] += nrows
+        bar.update(nq)
+        bar.set_postfix_str(f"{rows_done[0]:,} rows", refresh=False)
+
+    result = export_neighbours(idx, out, k=k, exclude=exclude, min_score=min_score, queries=query_texts,
+                               batch_size=batch_size, with_meta=with_meta, progress=progress)
+    bar.close()
+    click.echo(f"wrote {result['rows']:,} rows for {result['queries']:,} queries to {result['out']} ({result['format']})", err=True)
+
+
+def main():  # pragma: no cover
+    cli(prog_name="poetry-search")

@@ -1,0 +1,366 @@
+"""Building an index: corpus → SQLite, texts → (cache) → vectors → FAISS, then an atomic swap.
+
+A build writes everything into ``.NAME.building-PID`` beside the target and swaps it in only when
+complete (``renameat2(RENAME_EXCHANGE)`` on Linux: one atomic step; elsewhere two renames). Until
+then the index at the target stays whole and queryable, also when the build is killed. Vectors go
+through the embedding cache in committed chunks, so the next run of the same command encodes only
+what is missing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import datetime
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, vectors
+from .cache import EmbeddingCache, cache_key
+from .corpus import COLLECTIONS, CorpusReader, poem_lines
+from .encoder import DEFAULT_MODEL, Encoder
+from .errors import BuildError, CorpusError, PoetrySearchError, UsageProblem
+from .normalize import NORMALIZE_VERSION, fold
+from .store import DB_NAME, SCHEMA_VERSION, Store
+
+log = logging.getLogger("poetry_search")
+CHUNK = 4096  # texts per cache lookup / commit
+RECALL_SAMPLE = 1000
+RECALL_TARGET = 0.95
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the CLI to print and for benchmarks to read."""
+
+    index: str
+    poems: int
+    lines: int
+    texts: int
+    encoded: int
+    from_cache: int
+    seconds: float
+    encode_seconds: float
+    manifest: dict
+
+
+def _progress(enabled: bool, total: int, desc: str, unit: str = "line"):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr, disable=not enabled,
+                dynamic_ncols=True, mininterval=0.5, smoothing=0.1)
+
+
+# -- the swap --------------------------------------------------------------------------------
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    if ctypes.get_errno() in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP if hasattr(errno, "ENOTSUP") else errno.EINVAL):
+        return False
+    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(a))
+
+
+def swap_in(built: Path, target: Path) -> None:
+    """Put ``built`` at ``target``; the old index (if any) is removed only after the swap."""
+    if not target.exists():
+        os.rename(built, target)
+        return
+    if _exchange(built, target):
+        shutil.rmtree(built, ignore_errors=True)  # ``built`` now holds the old index
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.rename(target, old)
+    os.rename(built, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(target: Path) -> list[Path]:
+    """Remove temporary folders left by killed builds of ``target`` (their process is gone)."""
+    removed = []
+    for p in target.parent.glob(f".{target.name}.*-*"):
+        kind, _, pid = p.name.rpartition("-")
+        if not pid.isdigit() or not (kind.endswith(".building") or kind.endswith(".old")):
+            continue
+        if int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+def _check_target(target: Path) -> None:
+    if target.exists() and not target.is_dir():
+        raise UsageProblem(f"{target} exists and is not a folder: pass another --index")
+    if target.is_dir():
+        entries = [p.name for p in target.iterdir() if p.name != ".gitkeep"]
+        if entries and DB_NAME not in entries:
+            raise UsageProblem(f"{target} exists and is not a poetry-search index (it holds {', '.join(sorted(entries)[:5])}): "
+                               "pass another --index or remove that folder")
+
+
+# -- the corpus ------------------------------------------------------------------------------
+
+
+def corpus_fingerprint(root: Path, collections: list[str]) -> str:
+    h = hashlib.sha256()
+    for name in collections:
+        for f in sorted((root / name).rglob("*.json")):
+            h.update(f.relative_to(root).as_posix().encode())
+            with open(f, "rb") as fh:
+                h.update(hashlib.file_digest(fh, "sha256").digest() if hasattr(hashlib, "file_digest")
+                         else hashlib.sha256(fh.read()).digest())
+    return h.hexdigest()[:16]
+
+
+def load_corpus(reader: CorpusReader, store: Store, progress: bool) -> dict[str, int]:
+    """Write poems, lines, texts, authors and glyphs; returns text → id in first-seen order."""
+    norm = reader.normalizer()
+    text_ids: dict[str, int] = {}
+    poem_rows, line_rows, text_rows = [], [], []
+    line_id = 0
+    bar = _progress(progress, 0, "reading corpus", "poem")
+
+    def flush():
+        store.insert_poems(poem_rows)
+        store.insert_lines(line_rows)
+        store.insert_texts(text_rows)
+        poem_rows.clear(), line_rows.clear(), text_rows.clear()
+
+    for poem in reader.poems():
+        poem_rows.append((poem.id, poem.collection, fold(poem.book), fold(poem.dynasty), poem.title, fold(poem.title),
+                          poem.author, fold(poem.author), poem.form, poem.chapter, poem.section,
+                          json.dumps(poem.tags, ensure_ascii=False), json.dumps(poem.paragraphs, ensure_ascii=False),
+                          poem.source, poem.position))
+        for line in poem_lines(poem, norm):
+            tid = text_ids.get(line.text)
+            if tid is None:
+                tid = text_ids[line.text] = len(text_ids)
+                text_rows.append((tid, line.text))
+            line_rows.append((line_id, poem.id, tid, line.position, line.paragraph, line.original))
+            line_id += 1
+        if len(line_rows) >= 50_000:
+            flush()
+        bar.update(1)
+    flush()
+    bar.close()
+    store.insert_authors((a.name, fold(a.name), a.dynasty, a.bio, a.source) for a in reader.authors)
+    store.insert_glyphs(reader.structures)
+    store.finish_texts()
+    store.commit()
+    return text_ids
+
+
+# -- vectors ---------------------------------------------------------------------------------
+
+
+def encode_missing(texts: list[str], encoder: Encoder, cache: EmbeddingCache, progress: bool) -> tuple[int, int]:
+    """Make sure every text has a vector in the cache; returns (encoded now, found in cache)."""
+    encoded = cached = 0
+    bar = _progress(progress, len(texts), "encoding")
+    for s in range(0, len(texts), CHUNK):
+        chunk = texts[s:s + CHUNK]
+        found, _ = cache.lookup(chunk)
+        cached += int(found.sum())
+        bar.update(int(found.sum()))
+        missing = [t for t, f in zip(chunk, found) if not f]
+        if missing:
+            vecs = encoder.encode(missing, progress=bar.update)
+            cache.store(missing, vecs)
+            encoded += len(missing)
+        bar.set_postfix_str(f"from cache {cached:,}", refresh=False)
+    bar.close()
+    return encoded, cached
+
+
+def _topk_merge(best_s, best_i, scores, ids, k):
+    s = np.concatenate([best_s, scores], axis=1)
+    i = np.concatenate([best_i, np.broadcast_to(ids, scores.shape)], axis=1)
+    part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+    return np.take_along_axis(s, part, 1), np.take_along_axis(i, part, 1)
+
+
+def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, index_type: str, progress: bool):
+    """Stream vectors from the cache into a FAISS index; for approximate types, measure recall@10
+    on a sample of the corpus's own lines and tune the search depth to reach RECALL_TARGET."""
+    n = len(texts)
+    kind = vectors.resolve_index_type(index_type, n)
+    index = vectors.new_index(kind, encoder.dimension, n)
+    exact = vectors.is_exact(index)
+    rng = np.random.default_rng(0)
+    if vectors.needs_training(index):
+        sample = np.sort(rng.choice(n, size=min(n, 100_000), replace=False))
+        found, train = cache.lookup([texts[i] for i in sample])
+        index.train(train[found])
+    q_ids = np.sort(rng.choice(n, size=min(n, RECALL_SAMPLE), replace=False)) if not exact else np.empty(0, np.int64)
+    q_vecs = cache.lookup([texts[i] for i in q_ids])[1] if len(q_ids) else None
+    k = min(10, n)
+    best_s = np.full((len(q_ids), k), -np.inf, np.float32)
+    best_i = np.full((len(q_ids), k), -1, np.int64)
+    bar = _progress(progress, n, f"indexing ({kind})")
+    for s in range(0, n, CHUNK):
+        chunk = texts[s:s + CHUNK]
+        found, vecs = cache.lookup(chunk)
+        if not found.all():  # the cache lost rows under us (deleted mid-build): encode them again
+            missing = [t for t, f in zip(chunk, found) if not f]
+            vecs[~found] = encoder.encode(missing)
+            cache.store(missing, vecs[~found])
+        ids = np.arange(s, s + len(chunk), dtype=np.int64)
+        vectors.add(index, ids, vecs)
+        if q_vecs is not None:
+            best_s, best_i = _topk_merge(best_s, best_i, q_vecs @ vecs.T, ids, k)
+        bar.update(len(chunk))
+    bar.close()
+    quality: dict = {"exact": exact}
+    if not exact:
+        quality.update(_tune(index, q_vecs, best_i, k))
+    return index, kind, quality
+
+
+def _recall(index, queries, truth, k) -> float:
+    _, got = index.search(queries, k)
+    return float(np.mean([len(set(g) & set(t)) / k for g, t in zip(got, truth)]))
+
+
+def _tune(index, queries, truth, k) -> dict:
+    sub = vectors.inner(index)
+    if hasattr(sub, "hnsw"):
+        name, values = "ef", [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024]
+    elif hasattr(sub, "nprobe"):
+        nlist = sub.nlist
+        name, values = "nprobe", sorted({v for v in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512] if v <= nlist} | {nlist})
+    else:
+        return {"recall_at_10": _recall(index, queries, truth, k), "recall_sample": len(queries)}
+    tried = {}
+    for v in values:
+        vectors.set_search_depth(index, **{name: v})
+        tried[v] = _recall(index, queries, truth, k)
+        if tried[v] >= RECALL_TARGET:
+            break
+    chosen = next((v for v in tried if tried[v] >= RECALL_TARGET), max(tried, key=tried.get))
+    vectors.set_search_depth(index, **{name: chosen})
+    return {"recall_at_10": tried[chosen], "recall_sample": len(queries), name: chosen,
+            "recall_by_" + name: {str(v): round(r, 4) for v, r in tried.items()}}
+
+
+# -- the build -------------------------------------------------------------------------------
+
+
+def build_index(corpus: str | Path = "data/sample", index_dir: str | Path = "index", model: str = DEFAULT_MODEL, *,
+                precision: str = "auto", device: str = "auto", batch_size: int | None = None,
+                index_type: str = "auto", cache_dir: str | Path | None = None, strict: bool = False,
+                progress: bool = False, echo: Callable[[str], None] | None = None) -> BuildReport:
+    """Build (or rebuild) the index at ``index_dir`` from ``corpus`` with ``model``."""
+    t0 = time.perf_counter()
+    say = echo or log.info
+    target = Path(index_dir)
+    _check_target(target)
+    reader = CorpusReader(corpus, strict=strict, echo=lambda m: log.warning(m.removeprefix("warning: ")))
+    encoder = Encoder(model, device=device, precision=precision, batch_size=batch_size)
+    say(f"model {encoder.resolved.spec} ({encoder.resolved.source}, {encoder.dimension} dimensions) "
+        f"on {encoder.device}, precision {encoder.precision}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for p in clean_stale(target):
+        say(f"removed {p.name}, left by an interrupted build")
+    tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    cache = None
+    try:
+        tmp.mkdir()
+        store = Store(tmp / DB_NAME, create=True)
+        text_ids = load_corpus(reader, store, progress)
+        texts = list(text_ids)
+        del text_ids
+        if not texts:
+            raise CorpusError(f"{corpus} holds no lines to index: check the folder (poetry-search corpus {corpus})")
+        cache = EmbeddingCache(cache_dir, cache_key(encoder.describe()))
+        t_enc = time.perf_counter()
+        encoded, from_cache = encode_missing(texts, encoder, cache, progress)
+        encode_seconds = time.perf_counter() - t_enc
+        index, kind, quality = build_vectors(texts, encoder, cache, index_type, progress)
+        counts = {"poems": store.count("poems"), "lines": store.count("lines"), "texts": len(texts),
+                  "authors": store.count("authors")}
+        manifest = {
+            "poetry_search_version": __version__,
+            "schema_version": SCHEMA_VERSION,
+            "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            **encoder.describe(),
+            "normalize_version": NORMALIZE_VERSION,
+            "corpus": str(Path(corpus).resolve()),
+            "corpus_fingerprint": corpus_fingerprint(reader.root, reader.collections),
+            "collections": reader.collections,
+            "skipped_files": reader.warnings.skipped,
+            "counts": counts,
+            "index_type": kind,
+            "faiss_factory": vectors.factory_string(kind, len(texts)),
+            "search_depth": vectors.search_depth(index),
+            **quality,
+            "build_seconds": round(time.perf_counter() - t0, 2),
+            "encoded": encoded,
+            "from_cache": from_cache,
+        }
+        store.set_manifest(manifest)
+        store.commit()
+        store.conn.execute("PRAGMA journal_mode=DELETE")  # a self-contained file, no -wal beside it
+        store.close()
+        vectors.save(index, tmp / vectors.VECTORS_NAME)
+        _fsync_tree(tmp)
+        swap_in(tmp, target)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, (PoetrySearchError, KeyboardInterrupt)):
+            raise
+        if isinstance(e, (OSError, sqlite3.Error, MemoryError)):
+            raise BuildError(f"the build failed ({type(e).__name__}: {e}); the index at {target} was left as it was") from e
+        raise
+    finally:
+        if cache is not None:
+            cache.close()
+    return BuildReport(str(target), counts["poems"], counts["lines"], len(texts), encoded, from_cache,
+                       time.perf_counter() - t0, encode_seconds, manifest)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for f in folder.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["build_index", "BuildReport", "COLLECTIONS"]

@@ -1,0 +1,368 @@
+"""The query side: open an index, check it, search it (pre-filtered), and bulk nearest neighbours.
+
+    index = Index.open("index")
+    hits = index.search("大梦谁先觉", k=10, author="李白")
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import vectors
+from .errors import IndexDamagedError, IndexNotFoundError, ModelMismatchError, UsageProblem
+from .normalize import Normalizer, fold
+from .store import DB_NAME, Store
+
+log = logging.getLogger("poetry_search")
+EXCLUDES = ("self", "poem", "author", "none")
+# A filtered search on an approximate index scans the allowed vectors exactly when there are at
+# most this many: cheaper than a graph walk that must skip most nodes, and it never comes up short.
+EXACT_SUBSET_LIMIT = 50_000
+_DYNASTY_ALIASES = {
+    "tang": "唐", "song": "宋", "yuan": "元", "ming": "明", "qing": "清", "han": "汉", "wudai": "五代",
+    "five dynasties": "五代", "xianqin": "先秦", "pre-qin": "先秦", "zhou": "先秦",
+}
+
+
+def fold_dynasty(value: str | None) -> str | None:
+    if not value:
+        return None
+    v = _DYNASTY_ALIASES.get(value.strip().lower(), value)
+    v = fold(v)
+    return v[:-1] if len(v) > 1 and v.endswith(("朝", "代")) and v != "五代" else v
+
+
+@dataclass
+class Hit:
+    """One search result: a distinct line, with the metadata of its first (matching) occurrence."""
+
+    rank: int
+    score: float
+    id: int
+    text: str
+    original: str
+    poem_id: str
+    title: str
+    author: str
+    dynasty: str
+    collection: str
+    book: str
+    context: str
+    occurrences: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Index:
+    """An index on disk: SQLite metadata, FAISS vectors, and the manifest that ties them."""
+
+    def __init__(self, path: Path, store: Store, index, manifest: dict):
+        self.path = path
+        self.store = store
+        self.faiss = index
+        self.manifest = manifest
+        self.normalizer = Normalizer(store.glyphs())
+        self._encoder = None
+        self._exclusion = None
+
+    @classmethod
+    def open(cls, path: str | Path = "index", ef: int | None = None, nprobe: int | None = None) -> "Index":
+        """Open and check an index; ``ef``/``nprobe`` override the search depth chosen at build time."""
+        p = Path(path)
+        if not p.exists() or (p.is_dir() and not any(p.iterdir())):
+            raise IndexNotFoundError(f"no index at {p}: run `make index` or pass --index")
+        if not p.is_dir():
+            raise IndexNotFoundError(f"{p} is not an index folder: run `make index` or pass --index")
+        if not (p / DB_NAME).exists() and not (p / vectors.VECTORS_NAME).exists():
+            raise IndexNotFoundError(f"no index at {p} (no {DB_NAME} or {vectors.VECTORS_NAME}): run `make index` or pass --index")
+        store = Store(p / DB_NAME)
+        manifest = store.manifest()
+        if not manifest.get("counts"):
+            raise IndexDamagedError(f"{p / DB_NAME} has no manifest (an unfinished build?): rebuild the index with `poetry-search index`")
+        index = vectors.load(p / vectors.VECTORS_NAME)
+        n_texts = store.count("texts")
+        expected = manifest["counts"].get("texts")
+        if index.ntotal != n_texts or expected != n_texts:
+            raise IndexDamagedError(f"the index at {p} is inconsistent: {index.ntotal} vectors, {n_texts} texts in the database, "
+                                    f"{expected} in the manifest; rebuild it with `poetry-search index`")
+        if index.d != manifest.get("dimension"):
+            raise IndexDamagedError(f"the vectors at {p} have dimension {index.d} but the manifest says {manifest.get('dimension')}: rebuild the index")
+        self = cls(p, store, index, manifest)
+        if ef is not None or nprobe is not None:
+            vectors.set_search_depth(index, ef=ef, nprobe=nprobe)
+        else:
+            depth = manifest.get("search_depth") or {}
+            vectors.set_search_depth(index, **{k: depth[k] for k in ("ef", "nprobe") if k in depth})
+        return self
+
+    def __len__(self) -> int:
+        return int(self.faiss.ntotal)
+
+    # -- the model -----------------------------------------------------------------------------
+
+    def check_model(self, model: str | None) -> None:
+        """Refuse a model other than the one the index was built with."""
+        if model is None:
+            return
+        from pathlib import Path as _P
+
+        built = self.manifest["model"]
+        same = model == built or (_P(model).exists() and _P(built).exists() and _P(model).resolve() == _P(built).resolve())
+        if not same:
+            raise ModelMismatchError(f"the index at {self.path} was built with model {built}, not {model}: "
+                                     f"drop --model, or rebuild with `poetry-search index --model {model}`")
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from .encoder import Encoder
+
+            m = self.manifest
+            spec = m["model"]
+            enc = Encoder(spec, device="auto", precision=m.get("precision", "fp32"))
+            if enc.resolved.fingerprint != m.get("model_fingerprint"):
+                raise ModelMismatchError(
+                    f"the files of model {spec} changed since the index at {self.path} was built "
+                    f"(fingerprint {enc.resolved.fingerprint}, index has {m.get('model_fingerprint')}): "
+                    f"rebuild it with `poetry-search index --model {spec}`")
+            self._encoder = enc
+        return self._encoder
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalise and encode query texts exactly like corpus lines."""
+        normed = [self.normalize_query(t) for t in texts]
+        enc = self.encoder
+        for i in enc.too_long(normed):
+            log.warning(f"query {i + 1} is longer than the model's {enc.max_length} tokens and was truncated")
+        return enc.encode(normed)
+
+    def normalize_query(self, text: str) -> str:
+        if text is None or not text.strip():
+            raise UsageProblem("the query is empty: pass a line of poetry, e.g. poetry-search query 大梦谁先觉")
+        normed = self.normalizer.query(text)
+        if not normed:
+            raise UsageProblem(f"the query {text!r} has nothing to search once punctuation is removed: pass some characters")
+        return normed
+
+    # -- search --------------------------------------------------------------------------------
+
+    def allowed_ids(self, author=None, dynasty=None, collection=None) -> np.ndarray | None:
+        if not (author or dynasty or collection):
+            return None
+        ids = self.store.text_ids(author=fold(author) or None, dynasty=fold_dynasty(dynasty),
+                                  collection=fold(collection) or None)
+        return np.array(sorted(ids), dtype=np.int64)
+
+    def search(self, text: str, k: int = 10, author: str | None = None, dynasty: str | None = None,
+               collection: str | None = None) -> list[Hit]:
+        """The k nearest distinct lines to ``text`` by cosine, filters applied before the search."""
+        return self.search_batch([text], k=k, author=author, dynasty=dynasty, collection=collection)[0]
+
+    def search_batch(self, texts: Sequence[str], k: int = 10, author: str | None = None, dynasty: str | None = None,
+                     collection: str | None = None) -> list[list[Hit]]:
+        """``search`` for many queries, encoded and searched in batches."""
+        if k < 1:
+            raise UsageProblem("-k must be at least 1")
+        for t in texts:
+            self.normalize_query(t)
+        allowed = self.allowed_ids(author, dynasty, collection)
+        if allowed is not None and allowed.size == 0:
+            what = ", ".join(f"{n} {v}" for n, v in (("author", author), ("dynasty", dynasty), ("collection", collection)) if v)
+            log.warning(f"no lines match {what}: check the spelling (poetry-search info lists collections)")
+            return [[] for _ in texts]
+        if not texts:
+            return []
+        q = self.embed(texts)
+        scores, ids = self._search_vectors(q, k, allowed)
+        meta = self.store.hits_metadata(sorted({int(i) for i in ids.ravel() if i >= 0}), author=fold(author) or None,
+                                        dynasty=fold_dynasty(dynasty), collection=fold(collection) or None)
+        out = []
+        for row_s, row_i in zip(scores, ids):
+            hits = []
+            for s, i in zip(row_s, row_i):
+                if i < 0:
+                    continue
+                m = meta[int(i)]
+                hits.append(Hit(rank=len(hits) + 1, score=float(s), id=int(i), text=m["text"], original=m["original"],
+                                poem_id=m["poem_id"], title=m["title"], author=m["author"], dynasty=m["dynasty"],
+                                collection=m["collection"], book=m["book"], context=m["context"],
+                                occurrences=m["occurrences"]))
+            out.append(hits)
+        return out
+
+    def _search_vectors(self, q: np.ndarray, k: int, allowed: np.ndarray | None):
+        n = len(self) if allowed is None else int(allowed.size)
+        k = min(k, n)
+        if allowed is not None and not vectors.is_exact(self.faiss) and allowed.size <= EXACT_SUBSET_LIMIT:
+            return self._exact_subset(q, k, allowed)
+        scores, ids = vectors.search(self.faiss, q, k, allowed)
+        if allowed is not None and (ids < 0).any():  # an approximate walk came up short: scan the subset
+            short = (ids < 0).any(axis=1)
+            s2, i2 = self._exact_subset(q[short], k, allowed)
+            scores[short], ids[short] = s2, i2
+        return scores, ids
+
+    def _exact_subset(self, q: np.ndarray, k: int, allowed: np.ndarray):
+        vecs = vectors.reconstruct(self.faiss, allowed)
+        sims = q @ vecs.T
+        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(sims, top, 1).astype(np.float32), allowed[top]
+
+    # -- similarity ----------------------------------------------------------------------------
+
+    def similarity(self, texts: Sequence[str]) -> np.ndarray:
+        """The cosine matrix of ``texts`` with this index's model."""
+        v = self.embed(texts)
+        return v @ v.T
+
+    # -- bulk nearest neighbours ---------------------------------------------------------------
+
+    def _exclusion_data(self):
+        """Per text: its poems and authors (as integer codes), for --exclude poem|author."""
+        if self._exclusion is None:
+            rows = self.store.conn.execute(
+                "SELECT lines.text_id, poems.rowid, poems.author_norm FROM lines JOIN poems ON poems.id = lines.poem_id "
+                "ORDER BY lines.text_id").fetchall()
+            authors: dict[str, int] = {}
+            n = len(self)
+            text_ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+            poems = np.fromiter((r[1] for r in rows), np.int64, len(rows))
+            # an empty author (诗经, 论语) is nobody in particular: never the same author as another line's
+            auth = np.fromiter(((authors.setdefault(r[2], len(authors)) if r[2] else -1 - i) for i, r in enumerate(rows)),
+                               np.int64, len(rows))
+            ptr = np.zeros(n + 1, np.int64)
+            np.add.at(ptr, text_ids + 1, 1)
+            ptr = np.cumsum(ptr)
+            self._exclusion = (ptr, poems, auth)
+        return self._exclusion
+
+    def _conflicts(self, qids: np.ndarray, nbrs: np.ndarray, exclude: str) -> np.ndarray:
+        """Boolean mask of neighbours to drop for each query (rows) under ``exclude``."""
+        mask = nbrs < 0
+        if exclude == "none":
+            return mask
+        mask |= nbrs == qids[:, None]
+        if exclude == "self":
+            return mask
+        ptr, poems, auth = self._exclusion_data()
+        codes = poems if exclude == "poem" else auth
+        count = np.diff(ptr)
+        safe_n = np.where(nbrs >= 0, nbrs, 0)
+        q_ok = qids >= 0
+        q_single = np.where(q_ok, count[np.where(q_ok, qids, 0)] == 1, False)
+        n_single = count[safe_n] == 1
+        first_q = codes[ptr[np.where(q_ok, qids, 0)]]
+        first_n = codes[ptr[safe_n]]
+        both = q_single[:, None] & n_single
+        mask |= both & (first_n == first_q[:, None]) & q_ok[:, None] & (nbrs >= 0)
+        rows, cols = np.nonzero(~both & ~mask & q_ok[:, None])
+        for r, c in zip(rows, cols):
+            a, b = int(qids[r]), int(nbrs[r, c])
+            if not set(codes[ptr[a]:ptr[a + 1]].tolist()).isdisjoint(codes[ptr[b]:ptr[b + 1]].tolist()):
+                mask[r, c] = True
+        return mask
+
+    def neighbours(self, k: int = 10, exclude: str = "self", min_score: float | None = None,
+                   queries: Sequence[str] | None = None, batch_size: int = 1024) -> Iterator[dict]:
+        """Every line's (or every query's) k nearest lines, as column batches:
+        ``query_id, query_text, rank, neighbor_id, neighbor_text, score`` (plus ``_queries``, the
+        number of queries in the batch, and ``_query_text_id``, each row's query as a ``texts.id`` or -1).
+
+        Exclusion never shrinks a result: rows that lose neighbours to it are searched again deeper.
+        """
+        if k < 1:
+            raise UsageProblem("-k must be at least 1")
+        if exclude not in EXCLUDES:
+            raise UsageProblem(f"unknown --exclude {exclude!r}: use one of {', '.join(EXCLUDES)}")
+        if min_score is not None and not -1.0 <= min_score <= 1.0:
+            raise UsageProblem("--min-score must be a cosine between -1 and 1")
+        n = len(self)
+        margin = {"none": 0, "self": 1, "poem": 16, "author": 32}[exclude]
+        texts_table = self.store.conn
+        if queries is None:
+            total = n
+        else:
+            queries = list(queries)
+            total = len(queries)
+            if not total:
+                raise UsageProblem("the queries file holds no queries")
+            normed = [self.normalize_query(t) for t in queries]
+        flat = vectors.inner(self.faiss)
+        for s in range(0, total, batch_size):
+            if queries is None:
+                qids = np.arange(s, min(total, s + batch_size), dtype=np.int64)
+                qvec = flat.reconstruct_n(int(s), len(qids))
+                qtext = self._texts_by_ids(qids)
+                out_qid = qids
+            else:
+                batch = normed[s:s + batch_size]
+                qvec = self.encoder.encode(batch)
+                known = dict(texts_table.execute(
+                    f"SELECT text, id FROM texts WHERE text IN ({','.join('?' * len(batch))})", batch).fetchall())
+                qids = np.array([known.get(t, -1) for t in batch], dtype=np.int64)
+                qtext = batch
+                out_qid = np.arange(s + 1, s + 1 + len(batch), dtype=np.int64)
+            scores, nbrs = self._neighbours_batch(qvec, qids, k, exclude, margin, n)
+            yield self._rows(out_qid, qids, qtext, scores, nbrs, min_score)
+
+    def _neighbours_batch(self, qvec, qids, k, exclude, margin, n):
+        depth = min(n, k + margin)
+        out_s = np.full((len(qids), k), -np.inf, np.float32)
+        out_i = np.full((len(qids), k), -1, np.int64)
+        todo = np.arange(len(qids))
+        while todo.size:
+            scores, nbrs = vectors.search(self.faiss, qvec[todo], depth)
+            drop = self._conflicts(qids[todo], nbrs, exclude)
+            keep_n = (~drop).sum(axis=1)
+            order = np.argsort(drop, axis=1, kind="stable")  # kept neighbours first, rank order kept
+            s_sorted = np.take_along_axis(scores, order, 1)
+            i_sorted = np.take_along_axis(nbrs, order, 1)
+            w = min(k, depth)
+            valid = np.arange(w)[None, :] < keep_n[:, None]
+            out_s[todo, :w] = np.where(valid, s_sorted[:, :w], -np.inf)
+            out_i[todo, :w] = np.where(valid, i_sorted[:, :w], -1)
+            short = (keep_n < k) & (depth < n)
+            todo = todo[short]
+            depth = min(n, depth * 4)
+        return out_s, out_i
+
+    def _rows(self, out_qids, qids, qtext, scores, nbrs, min_score) -> dict:
+        keep = nbrs >= 0
+        if min_score is not None:
+            keep &= scores >= np.float32(min_score)
+        r, c = np.nonzero(keep)
+        nb = nbrs[r, c]
+        uniq = np.unique(nb)
+        text_of = dict(zip(uniq.tolist(), self._texts_by_ids(uniq)))
+        return {
+            "_queries": len(qids),
+            "_query_text_id": qids[r],
+            "query_id": out_qids[r].astype(np.int64),
+            "query_text": [qtext[i] for i in r],
+            "rank": (c + 1).astype(np.int32),
+            "neighbor_id": nb.astype(np.int64),
+            "neighbor_text": [text_of[i] for i in nb.tolist()],
+            "score": scores[r, c].astype(np.float32),
+        }
+
+    def _texts_by_ids(self, ids: np.ndarray) -> list[str]:
+        out = {}
+        ids_l = ids.tolist()
+        for s in range(0, len(ids_l), 900):
+            chunk = ids_l[s:s + 900]
+            out.update(self.store.conn.execute(f"SELECT id, text FROM texts WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return [out[i] for i in ids_l]
+
+    def info(self) -> dict:
+        return {**self.manifest, "index": str(self.path), "database": str(self.path / DB_NAME),
+                "vectors": str(self.path / vectors.VECTORS_NAME), "ntotal": len(self),
+                "search_depth": vectors.search_depth(self.faiss)}
+
+    def close(self) -> None:
+        self.store.close()

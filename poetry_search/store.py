@@ -1,0 +1,208 @@
+"""The SQLite side of an index: schema (numbered migrations), bulk writes, lookups, the manifest.
+
+Tables (query them with sqlite3 or Datasette; see the README):
+
+* ``poems``: one row a poem, with folded ``title_norm``/``author_norm`` for filtering.
+* ``texts``: one row a distinct normalised line; ``texts.id`` **is** the FAISS id.
+* ``lines``: every occurrence of a line in a poem, pointing at its ``texts`` row.
+* ``authors``: the dataset's authors files (dynasty, bio).
+* ``glyphs``: structural descriptions (``{上休下鳥}``) and the characters they stand for.
+* ``manifest``: how the index was made, one JSON value a key.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from .errors import IndexDamagedError
+
+DB_NAME = "poetry.db"
+SCHEMA_VERSION = 1
+
+
+def _migrations():
+    from sqlite_utils import Migrations
+
+    migrations = Migrations("poetry_search")
+
+    @migrations(name="001_initial")
+    def m001(db):
+        db["poems"].create({
+            "id": str, "collection": str, "book": str, "dynasty": str, "title": str, "title_norm": str,
+            "author": str, "author_norm": str, "form": str, "chapter": str, "section": str, "tags": str,
+            "paragraphs": str, "source": str, "position": int,
+        }, pk="id")
+        db["texts"].create({"id": int, "text": str, "first_line_id": int, "occurrences": int}, pk="id")
+        db.execute("CREATE UNIQUE INDEX texts_text ON texts(text)")
+        db["lines"].create({"id": int, "poem_id": str, "text_id": int, "position": int, "paragraph": int,
+                            "original": str}, pk="id")
+        db["authors"].create({"id": int, "name": str, "name_norm": str, "dynasty": str, "bio": str,
+                              "source": str}, pk="id")
+        db["glyphs"].create({"description": str, "char": str}, pk="description")
+        db["manifest"].create({"key": str, "value": str}, pk="key")
+
+    @migrations(name="002_lookup_indexes")
+    def m002(db):
+        # The join and filter columns: filters build FAISS id selectors from these.
+        db.execute("CREATE INDEX IF NOT EXISTS lines_text_id ON lines(text_id)")
+        db.execute("CREATE INDEX IF NOT EXISTS lines_poem_id ON lines(poem_id)")
+        db.execute("CREATE INDEX IF NOT EXISTS poems_author_norm ON poems(author_norm)")
+        db.execute("CREATE INDEX IF NOT EXISTS poems_dynasty ON poems(dynasty)")
+        db.execute("CREATE INDEX IF NOT EXISTS poems_collection ON poems(collection)")
+        db.execute("CREATE INDEX IF NOT EXISTS poems_book ON poems(book)")
+        db.execute("CREATE INDEX IF NOT EXISTS authors_name_norm ON authors(name_norm)")
+
+    return migrations
+
+
+class Store:
+    """One index's SQLite database."""
+
+    def __init__(self, path: str | Path, create: bool = False):
+        import sqlite_utils
+
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise IndexDamagedError(f"the database {self.path} is missing: rebuild the index with `poetry-search index`")
+        try:
+            conn = sqlite3.connect(str(self.path), check_same_thread=False)
+            self.db = sqlite_utils.Database(conn)
+            if create:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                _migrations().apply(self.db)
+            else:
+                self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                if _migrations().pending(self.db):
+                    raise IndexDamagedError(f"{self.path} was made by another version of poetry-search: rebuild the index")
+        except sqlite3.DatabaseError as e:
+            raise IndexDamagedError(f"{self.path} is not a readable SQLite database ({e}): rebuild the index with `poetry-search index`") from None
+        self.conn = conn
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def insert_poems(self, rows: Iterable[tuple]) -> None:
+        self.conn.executemany(
+            "INSERT INTO poems (id, collection, book, dynasty, title, title_norm, author, author_norm, form, chapter, "
+            "section, tags, paragraphs, source, position) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def insert_lines(self, rows: Iterable[tuple]) -> None:
+        self.conn.executemany(
+            "INSERT INTO lines (id, poem_id, text_id, position, paragraph, original) VALUES (?,?,?,?,?,?)", rows)
+
+    def insert_texts(self, rows: Iterable[tuple]) -> None:
+        self.conn.executemany("INSERT INTO texts (id, text) VALUES (?, ?)", rows)
+
+    def insert_authors(self, rows: Iterable[tuple]) -> None:
+        self.conn.executemany("INSERT INTO authors (name, name_norm, dynasty, bio, source) VALUES (?,?,?,?,?)", rows)
+
+    def insert_glyphs(self, mapping: dict[str, str]) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO glyphs (description, char) VALUES (?, ?)", mapping.items())
+
+    def finish_texts(self) -> None:
+        """Fill texts.first_line_id / occurrences (one pass in SQL) once every line is in."""
+        self.conn.execute("""
+            UPDATE texts SET first_line_id = agg.first, occurrences = agg.n
+            FROM (SELECT text_id, min(id) AS first, count(DISTINCT poem_id) AS n FROM lines GROUP BY text_id) AS agg
+            WHERE texts.id = agg.text_id""")
+
+    def set_manifest(self, manifest: dict) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO manifest (key, value) VALUES (?, ?)",
+                              [(k, json.dumps(v, ensure_ascii=False)) for k, v in manifest.items()])
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def manifest(self) -> dict:
+        try:
+            return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM manifest")}
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as e:
+            raise IndexDamagedError(f"the manifest in {self.path} cannot be read ({e}): rebuild the index") from None
+
+    def glyphs(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT description, char FROM glyphs"))
+
+    def count(self, table: str) -> int:
+        return self.conn.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
+
+    def texts_in_order(self, batch: int = 8192) -> Iterable[list[tuple[int, str]]]:
+        """(id, text) of every distinct line in id order, in batches."""
+        last = -1
+        while True:
+            rows = self.conn.execute("SELECT id, text FROM texts WHERE id > ? ORDER BY id LIMIT ?", (last, batch)).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def text_ids(self, author: str | None = None, dynasty: str | None = None, collection: str | None = None,
+                 poem_ids: Sequence[str] | None = None) -> list[int]:
+        """Ids of texts with at least one occurrence matching every given (folded) filter."""
+        where, params = self._filters(author, dynasty, collection)
+        sql = "SELECT DISTINCT lines.text_id FROM lines JOIN poems ON poems.id = lines.poem_id"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [r[0] for r in self.conn.execute(sql, params)]
+
+    @staticmethod
+    def _filters(author, dynasty, collection) -> tuple[list[str], list]:
+        where, params = [], []
+        if author:
+            where.append("poems.author_norm = ?")
+            params.append(author)
+        if dynasty:
+            where.append("poems.dynasty = ?")
+            params.append(dynasty)
+        if collection:
+            where.append("(poems.collection = ? OR poems.book = ?)")
+            params += [collection, collection]
+        return where, params
+
+    def hits_metadata(self, ids: Sequence[int], author=None, dynasty=None, collection=None) -> dict[int, dict]:
+        """For each text id: its text and the metadata of its first occurrence (first matching the filters)."""
+        out: dict[int, dict] = {}
+        if not ids:
+            return out
+        filtered = bool(author or dynasty or collection)
+        for chunk_start in range(0, len(ids), 500):
+            chunk = list(ids[chunk_start:chunk_start + 500])
+            marks = ",".join("?" * len(chunk))
+            if filtered:
+                where, params = self._filters(author, dynasty, collection)
+                first = (f"(SELECT min(l2.id) FROM lines l2 JOIN poems ON poems.id = l2.poem_id "
+                         f"WHERE l2.text_id = texts.id AND {' AND '.join(where)})")
+            else:
+                first, params = "texts.first_line_id", []
+            sql = f"""
+                SELECT texts.id, texts.text, texts.occurrences, lines.original, lines.paragraph, lines.position,
+                       p.id, p.title, p.author, p.dynasty, p.collection, p.book, p.paragraphs
+                FROM texts JOIN lines ON lines.id = {first} JOIN poems p ON p.id = lines.poem_id
+                WHERE texts.id IN ({marks})"""
+            for row in self.conn.execute(sql, params + chunk):
+                paragraphs = json.loads(row[12])
+                out[row[0]] = {
+                    "text": row[1], "occurrences": row[2], "original": row[3],
+                    "poem_id": row[6], "title": row[7], "author": row[8], "dynasty": row[9],
+                    "collection": row[10], "book": row[11],
+                    "context": paragraphs[row[4]] if 0 <= row[4] < len(paragraphs) else "",
+                    "line_position": row[5],
+                }
+        return out
+
+    def first_occurrences(self, ids: Sequence[int]) -> dict[int, tuple[str, str, str, str]]:
+        """text id → (poem_id, author_norm, title, dynasty) of its first occurrence."""
+        out = {}
+        for s in range(0, len(ids), 900):
+            chunk = list(ids[s:s + 900])
+            sql = (f"SELECT texts.id, p.id, p.author, p.title, p.dynasty FROM texts JOIN lines ON lines.id = texts.first_line_id "
+                   f"JOIN poems p ON p.id = lines.poem_id WHERE texts.id IN ({','.join('?' * len(chunk))})")
+            for row in self.conn.execute(sql, chunk):
+                out[row[0]] = row[1:]
+        return out

@@ -1,0 +1,76 @@
+"""Random-weight BERT models built locally, with no network: for tests and benchmarks only.
+
+Their vocabulary has bert-base-chinese's size, 21128 (special tokens, punctuation, ASCII letters
+and digits, every CJK Unified Ideograph U+4E00–U+9FFF, padded with [unusedN]), so tokenisation
+behaves like the real model's: one token a Chinese character.
+Speed does not depend on weight values, so a random model of bert-base-chinese's exact shape times
+like the real one. Scores from these models mean nothing linguistically; never ship one as a model.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+VOCAB_SIZE = 21128
+SHAPES = {
+    # bert-base-chinese: 12 layers, hidden 768, 12 heads, intermediate 3072, 512 positions
+    "base": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
+    "tiny": dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64),
+}
+
+
+def chinese_vocab() -> list[str]:
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    punct = list("，。！？；：、“”‘’（）《》〈〉「」『』【】〔〕…—～·・〖〗□")
+    alnum = [chr(c) for c in range(ord("0"), ord("9") + 1)] + [chr(c) for c in range(ord("A"), ord("Z") + 1)] \
+        + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    cjk = [chr(c) for c in range(0x4E00, 0xA000)]
+    body = specials + punct + alnum + cjk
+    return body + [f"[unused{i}]" for i in range(1, VOCAB_SIZE - len(body) + 1)]
+
+
+def make_random_bert(out: str | Path, shape: str = "tiny", seed: int = 0) -> Path:
+    """Write a random-weight BERT (transformers format: config, weights, tokenizer) to ``out``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = chinese_vocab()
+    assert len(vocab) == VOCAB_SIZE, len(vocab)
+    (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    options = dict(do_lower_case=False, tokenize_chinese_chars=True, model_max_length=512)
+    if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters:  # transformers >= 5
+        tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(vocab)}, **options)
+    else:
+        tokenizer = BertTokenizerFast(vocab_file=str(out / "vocab.txt"), **options)
+    tokenizer.save_pretrained(out)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=VOCAB_SIZE, max_position_embeddings=512, **SHAPES[shape])
+    model = BertModel(config).eval()
+    model.save_pretrained(out)
+    return out
+
+
+def reference_vectors(model_path: str, texts: Sequence[str]):
+    """The reference method, one line at a time with plain transformers (for tests and benchmarks):
+    ``torch.mean(model(tokenizer.encode(line, return_tensors='pt')).last_hidden_state, dim=1)``, L2."""
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModel.from_pretrained(model_path).eval()
+    out = []
+    with torch.inference_mode():
+        for line in texts:
+            v = torch.mean(model(tok.encode(line, return_tensors="pt")).last_hidden_state, dim=1)[0]
+            out.append((v / v.norm()).numpy())
+    return np.stack(out).astype(np.float32) if out else np.empty((0, model.config.hidden_size), np.float32)
+
+
+if __name__ == "__main__":  # python -m poetry_search.testing OUT [tiny|base]
+    import sys
+
+    print(make_random_bert(sys.argv[1], *(sys.argv[2:3] or ["tiny"])))

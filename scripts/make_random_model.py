@@ -1,0 +1,17 @@
+"""Build a random-weight BERT locally (no network), for tests and benchmarks.
+
+    python scripts/make_random_model.py models/random-base base   # bert-base-chinese's exact shape
+    python scripts/make_random_model.py models/random-tiny tiny   # 2 layers, hidden 32
+
+Speed does not depend on weight values, so the base shape times like bert-base-chinese; its scores
+mean nothing. See poetry_search/testing.py.
+"""
+
+import sys
+
+from poetry_search.testing import make_random_bert
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    print(make_random_bert(sys.argv[1], *(sys.argv[2:3] or ["base"])))
