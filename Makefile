@@ -1,0 +1,43 @@
+# poetry-search. `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MODEL ?= bert-base-chinese
+CORPUS ?= data/sample
+INDEX ?= index
+FULL_INDEX ?= index-full
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install corpus index index-full test bench clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned: this version's CPU wheel is on the machine; a bare `torch` can pull a CUDA build
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed ## Create the venv and install poetry-search with its dependencies
+
+corpus: ## Fetch the full chinese-poetry dataset (npm chinese-poetry@2.0.1) into data/chinese-poetry
+	$(PYTHON) scripts/fetch_corpus.py data/chinese-poetry
+
+index: install ## Build the index of CORPUS (default data/sample) with MODEL (default bert-base-chinese) into INDEX
+	$(BIN)/poetry-search index --corpus $(CORPUS) --index $(INDEX) --model $(MODEL) $(ARGS)
+
+index-full: corpus install ## Index the whole corpus (data/chinese-poetry) with MODEL into FULL_INDEX; resumable
+	$(BIN)/poetry-search index --corpus data/chinese-poetry --index $(FULL_INDEX) --model $(MODEL) $(ARGS)
+
+test: install ## Run the test suite (builds its own tiny random model; no network)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+bench: install ## Measure speed side by side (writes bench/results.json); BENCH_ARGS=--quick for a short run
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean: ## Remove the venv, built indexes and caches of this checkout (not the embedding cache)
+	rm -rf $(VENV) $(INDEX) $(FULL_INDEX) .pytest_cache bench/work *.egg-info

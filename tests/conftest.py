@@ -1,0 +1,111 @@
+"""Shared fixtures: one tiny random BERT and one sample index per test session, built locally and
+loaded through the same code paths users take. No network."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample"
+
+# Never reach for a hub from a test, and keep the embedding cache out of the user's home.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    path = tmp_path_factory.mktemp("embedding-cache")
+    old = os.environ.get("POETRY_SEARCH_CACHE")
+    os.environ["POETRY_SEARCH_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("POETRY_SEARCH_CACHE", None)
+    else:
+        os.environ["POETRY_SEARCH_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    from poetry_search.testing import make_random_bert
+
+    return str(make_random_bert(tmp_path_factory.mktemp("models") / "tiny-bert", "tiny", seed=0))
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory, tiny_model) -> Path:
+    from poetry_search import build_index
+
+    path = tmp_path_factory.mktemp("indexes") / "sample"
+    build_index(SAMPLE, path, model=tiny_model, precision="fp32")
+    return path
+
+
+@pytest.fixture(scope="session")
+def opened(sample_index):
+    from poetry_search import Index
+
+    return Index.open(sample_index)
+
+
+class Reference:
+    """The reference method with plain transformers, written independently of poetry_search:
+    ``torch.mean(model(tokenizer.encode(line, return_tensors='pt')).last_hidden_state, dim=1)``,
+    divided by its norm."""
+
+    def __init__(self, model_path: str):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.torch = torch
+        self.tok = AutoTokenizer.from_pretrained(model_path)
+        self.model = AutoModel.from_pretrained(model_path).eval()
+
+    def one(self, line: str) -> np.ndarray:
+        with self.torch.inference_mode():
+            v = self.torch.mean(self.model(self.tok.encode(line, return_tensors="pt")).last_hidden_state, dim=1)[0]
+        return (v / v.norm()).numpy()
+
+    def many(self, lines: list[str]) -> np.ndarray:
+        """The same mean, batched with padding masked out by hand (fast enough for 15k lines)."""
+        torch = self.torch
+        out = []
+        with torch.inference_mode():
+            for s in range(0, len(lines), 256):
+                enc = self.tok(lines[s:s + 256], padding=True, return_tensors="pt")
+                h = self.model(**enc).last_hidden_state
+                m = enc["attention_mask"].unsqueeze(-1).float()
+                v = (h * m).sum(1) / m.sum(1)
+                out.append(torch.nn.functional.normalize(v, dim=-1).numpy())
+        return np.concatenate(out)
+
+
+@pytest.fixture(scope="session")
+def reference(tiny_model) -> Reference:
+    return Reference(tiny_model)
+
+
+@pytest.fixture(scope="session")
+def texts_table(opened) -> list[str]:
+    rows = opened.store.conn.execute("SELECT id, text FROM texts ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == list(range(len(rows)))
+    return [r[1] for r in rows]
+
+
+@pytest.fixture(scope="session")
+def reference_matrix(reference, texts_table) -> np.ndarray:
+    return reference.many(texts_table)
+
+
+def run_cli(*args, input=None, env=None):
+    """Run the real console entry point in a subprocess (exit codes, stderr, no traceback)."""
+    import subprocess
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "poetry_search", *args], input=input, capture_output=True,
+                          text=True, env=full_env, cwd=ROOT)
