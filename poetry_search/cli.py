@@ -155,7 +155,8 @@ def corpus(directory, strict, as_json):
               help="Hugging Face id, local model folder, or modelscope:ID.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="auto: bf16 where the hardware runs it fast (AMX/AVX512-BF16 CPUs, CUDA), else fp32.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto: CUDA when torch sees a GPU, else CPU.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Lines per forward pass (default: 128 on CPU, 512 on CUDA).")
 @click.option("--index-type", default="auto", show_default=True,
               help="auto, flat (exact), hnsw, ivf, or a FAISS index-factory string. auto: flat up to 200k lines, else hnsw.")

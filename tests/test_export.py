@@ -1,0 +1,181 @@
+import json
+import os
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from poetry_search.cli import cli
+from poetry_search.export import export_neighbours
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, ["export", *args], input=input)
+
+
+@pytest.fixture(scope="module")
+def parquet(sample_index, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "nn.parquet"
+    r = run("--index", str(sample_index), "-k", "5", "--out", str(out), "--quiet")
+    assert r.exit_code == 0, r.output
+    return pq.read_table(out)
+
+
+def columns(table):
+    return {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
+
+
+def test_parquet_has_k_rows_per_line_no_self(parquet, texts_table, reference_matrix):
+    cols = columns(parquet)
+    n = len(texts_table)
+    assert len(cols["rank"]) == 5 * n
+    counts = np.bincount(cols["query_id"], minlength=n)
+    assert (counts == 5).all()
+    assert not (cols["query_id"] == cols["neighbor_id"]).any()
+    assert cols["score"].dtype == np.float32
+    # sampled rows equal brute force of the reference method (self excluded)
+    for q in range(0, n, 1499):
+        sims = reference_matrix @ reference_matrix[q]
+        sims[q] = -np.inf
+        want = np.sort(sims)[::-1][:5]
+        rows = cols["query_id"] == q
+        np.testing.assert_allclose(cols["score"][rows], want, atol=1e-4)
+        assert list(cols["rank"][rows]) == [1, 2, 3, 4, 5]
+        assert cols["query_text"][rows][0] == texts_table[q]
+        for nid, ntext in zip(cols["neighbor_id"][rows], cols["neighbor_text"][rows]):
+            assert texts_table[nid] == ntext
+
+
+def test_jsonl_and_csv_row_counts(sample_index, tmp_path, texts_table):
+    import csv
+
+    r = run("--index", str(sample_index), "-k", "2", "--out", str(tmp_path / "nn.jsonl"), "--quiet")
+    assert r.exit_code == 0, r.output
+    lines = (tmp_path / "nn.jsonl").read_text("utf-8").splitlines()
+    assert len(lines) == 2 * len(texts_table)
+    first = json.loads(lines[0])
+    assert list(first) == ["query_id", "query_text", "rank", "neighbor_id", "neighbor_text", "score"]
+    assert "\\u" not in lines[0]
+    r = run("--index", str(sample_index), "-k", "3", "--out", str(tmp_path / "nn.csv"), "--quiet", "--with-meta")
+    assert r.exit_code == 0, r.output
+    with open(tmp_path / "nn.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 * len(texts_table)
+    assert {"query_author", "neighbor_title", "neighbor_dynasty"} <= set(rows[0])
+
+
+def test_deterministic(sample_index, tmp_path):
+    for name in ("a.jsonl", "b.jsonl"):
+        assert run("--index", str(sample_index), "-k", "3", "--out", str(tmp_path / name), "--quiet").exit_code == 0
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+
+
+def test_external_queries(sample_index, tmp_path, reference, reference_matrix):
+    qfile = tmp_path / "q.txt"
+    qfile.write_text("大梦谁先觉\n{\"text\": \"床前明月光\"}\n春眠不覺曉\n", encoding="utf-8")
+    out = tmp_path / "q.jsonl"
+    r = run("--index", str(sample_index), "-k", "4", "--queries", str(qfile), "--out", str(out), "--exclude", "none", "--quiet")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in out.read_text("utf-8").splitlines()]
+    assert [r["query_id"] for r in rows] == [1] * 4 + [2] * 4 + [3] * 4
+    assert rows[4]["query_text"] == "床前明月光" and rows[8]["query_text"] == "春眠不觉晓"
+    want = np.sort(reference_matrix @ reference.one("大梦谁先觉"))[::-1][:4]
+    np.testing.assert_allclose([r["score"] for r in rows[:4]], want, atol=1e-4)
+    assert rows[8]["score"] > 0.9999  # none: the line itself may come back
+    r = run("--index", str(sample_index), "-k", "4", "--queries", "-", "--out", str(out), "--quiet", input="春眠不覺曉\n")
+    rows = [json.loads(x) for x in out.read_text("utf-8").splitlines()]
+    assert r.exit_code == 0 and rows[0]["neighbor_text"] != "春眠不觉晓"  # self excluded by default
+
+
+def test_exclude_poem_and_author_keep_k(opened, texts_table):
+    conn = opened.store.conn
+    poems_of, authors_of = {}, {}
+    for tid, pid, author in conn.execute("SELECT text_id, poem_id, author_norm FROM lines JOIN poems ON poems.id = lines.poem_id"):
+        poems_of.setdefault(tid, set()).add(pid)
+        if author:
+            authors_of.setdefault(tid, set()).add(author)
+    for exclude, owner in (("poem", poems_of), ("author", authors_of)):
+        total = 0
+        for batch in opened.neighbours(k=5, exclude=exclude, batch_size=4096):
+            assert len(batch["rank"]) == 5 * batch["_queries"]
+            for q, nb in zip(batch["query_id"], batch["neighbor_id"]):
+                assert q != nb
+                assert not (owner.get(int(q), set()) & owner.get(int(nb), set())), (exclude, q, nb)
+            total += batch["_queries"]
+        assert total == len(texts_table)
+
+
+def test_exclude_poem_does_not_drop_more_than_needed(opened, reference_matrix):
+    # the first neighbours under --exclude poem are the best ones outside the query's poems
+    conn = opened.store.conn
+    q = 100
+    poems = {r[0] for r in conn.execute("SELECT poem_id FROM lines WHERE text_id = ?", (q,))}
+    same = {r[0] for r in conn.execute(f"SELECT text_id FROM lines WHERE poem_id IN ({','.join('?' * len(poems))})", list(poems))}
+    sims = reference_matrix @ reference_matrix[q]
+    sims[list(same)] = -np.inf
+    want = np.sort(sims)[::-1][:5]
+    batch = next(opened.neighbours(k=5, exclude="poem", queries=None, batch_size=200))
+    rows = batch["query_id"] == q
+    np.testing.assert_allclose(batch["score"][rows], want, atol=1e-4)
+
+
+def test_min_score(sample_index, tmp_path):
+    out = tmp_path / "m.parquet"
+    r = run("--index", str(sample_index), "-k", "10", "--min-score", "0.99", "--out", str(out), "--quiet")
+    assert r.exit_code == 0, r.output
+    scores = pq.read_table(out).column("score").to_numpy()
+    assert len(scores) > 0 and (scores >= np.float32(0.99)).all()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["-k", "0", "--out", "x.parquet"], "-k must be at least 1"),
+    (["--out", "x.xlsx"], "unknown output format"),
+    (["--out", "x"], "unknown output format"),
+    (["--min-score", "1.5", "--out", "x.csv"], "--min-score"),
+    (["--queries", "missing.txt", "--out", "x.csv"], "no queries file"),
+    (["--out", "/no/such/dir/x.csv"], "does not exist"),
+])
+def test_bad_input_is_refused(sample_index, tmp_path, monkeypatch, args, words):
+    monkeypatch.chdir(tmp_path)
+    r = run("--index", str(sample_index), *args)
+    assert r.exit_code in (1, 2), r.output
+    assert words in r.output and "Traceback" not in r.output
+    assert not [p for p in tmp_path.iterdir() if p.suffix in (".parquet", ".csv", ".xlsx", "")]
+
+
+def test_empty_queries_file(sample_index, tmp_path):
+    (tmp_path / "e.txt").write_text("\n\n")
+    r = run("--index", str(sample_index), "--queries", str(tmp_path / "e.txt"), "--out", str(tmp_path / "o.csv"))
+    assert r.exit_code == 2 and "empty" in r.output and not (tmp_path / "o.csv").exists()
+
+
+def test_unwritable_path(sample_index, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        r = run("--index", str(sample_index), "--out", str(ro / "x.csv"))
+        assert r.exit_code == 2 and "cannot write" in r.output
+    finally:
+        ro.chmod(0o700)
+
+
+def test_interrupted_export_leaves_no_file_at_target(opened, tmp_path, monkeypatch):
+    target = tmp_path / "nn.parquet"
+    target.write_bytes(b"previous export")
+    original = opened.neighbours
+
+    def failing(*a, **kw):
+        for i, batch in enumerate(original(*a, **kw)):
+            if i == 2:
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(opened, "neighbours", failing)
+    with pytest.raises(KeyboardInterrupt):
+        export_neighbours(opened, target, k=3, batch_size=1000)
+    assert target.read_bytes() == b"previous export"
+    assert [p.name for p in tmp_path.iterdir()] == ["nn.parquet"]
