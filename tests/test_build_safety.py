@@ -20,8 +20,7 @@ from poetry_search.errors import BuildError, UsageProblem
 
 def all_vectors(path):
     idx = Index.open(path)
-    inner = idx.faiss.index
-    return inner.reconstruct_n(0, idx.faiss.ntotal), [r[0] for r in idx.store.conn.execute("SELECT text FROM texts ORDER BY id")]
+    return idx.vectors.rows(0, len(idx)), [r[0] for r in idx.store.conn.execute("SELECT text FROM texts ORDER BY id")]
 
 
 def snapshot(path):
@@ -92,7 +91,7 @@ def test_failure_while_saving_keeps_old_index(tiny_model, tmp_path, sample_index
     def no_space(*a, **kw):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(indexer.vectors, "save", no_space)
+    monkeypatch.setattr(indexer.vectors.Vectors, "save", no_space)
     with pytest.raises(BuildError, match="No space left on device"):
         build_index(SAMPLE, target, model=tiny_model, precision="fp32")
     assert snapshot(target) == before
