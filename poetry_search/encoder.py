@@ -40,11 +40,11 @@ class ResolvedModel:
 
 def _how_to_get(spec: str) -> str:
     return (
-        f"ways to fix: download it once where there is network "
-        f"(`huggingface-cli download {spec}` or python -c \"from huggingface_hub import snapshot_download; "
-        f"snapshot_download('{spec}')\") and copy the Hugging Face cache here (HF_HOME); "
-        f"or pass a local folder with --model PATH; or set HF_ENDPOINT to a mirror you can reach; "
-        f"or use --model modelscope:tiansz/{spec} (pip install 'poetry-search[modelscope]')"
+        f"Ways to fix: download it once where there is network (`hf download {spec}`, or python -c "
+        f"\"from huggingface_hub import snapshot_download; snapshot_download('{spec}')\") and copy the "
+        f"Hugging Face cache here (or point HF_HOME at it); or pass a local model folder with --model PATH "
+        f"(make index MODEL=PATH); or set HF_ENDPOINT to a mirror you can reach; or use "
+        f"--model modelscope:tiansz/{spec} (pip install 'poetry-search[modelscope]')"
     )
 
 

@@ -36,7 +36,9 @@ from .normalize import NORMALIZE_VERSION, fold
 from .store import DB_NAME, SCHEMA_VERSION, Store
 
 log = logging.getLogger("poetry_search")
-CHUNK = 4096  # texts per cache lookup / commit
+CHUNK = 4096  # texts per cache lookup and per encoder call
+COMMIT_EVERY = 16_384  # new vectors per cache commit, at most
+COMMIT_SECONDS = 10.0  # seconds of encoding per cache commit, at most
 RECALL_SAMPLE = 1000
 RECALL_TARGET = 0.95
 
@@ -187,9 +189,25 @@ def load_corpus(reader: CorpusReader, store: Store, progress: bool) -> dict[str,
 
 
 def encode_missing(texts: list[str], encoder: Encoder, cache: EmbeddingCache, progress: bool) -> tuple[int, int]:
-    """Make sure every text has a vector in the cache; returns (encoded now, found in cache)."""
+    """Make sure every text has a vector in the cache; returns (encoded now, found in cache).
+
+    New vectors are committed to the cache every COMMIT_EVERY vectors or COMMIT_SECONDS, whichever
+    comes first: a kill loses at most that much work, and the cache is not rewritten page by page
+    for every small batch.
+    """
     encoded = cached = 0
+    pending_t: list[str] = []
+    pending_v: list[np.ndarray] = []
+    last = time.monotonic()
     bar = _progress(progress, len(texts), "encoding")
+
+    def flush():
+        nonlocal last
+        if pending_t:
+            cache.store(pending_t, np.concatenate(pending_v))
+            pending_t.clear(), pending_v.clear()
+        last = time.monotonic()
+
     for s in range(0, len(texts), CHUNK):
         chunk = texts[s:s + CHUNK]
         found, _ = cache.lookup(chunk)
@@ -197,10 +215,13 @@ def encode_missing(texts: list[str], encoder: Encoder, cache: EmbeddingCache, pr
         bar.update(int(found.sum()))
         missing = [t for t, f in zip(chunk, found) if not f]
         if missing:
-            vecs = encoder.encode(missing, progress=bar.update)
-            cache.store(missing, vecs)
+            pending_v.append(encoder.encode(missing, progress=bar.update))
+            pending_t.extend(missing)
             encoded += len(missing)
+        if len(pending_t) >= COMMIT_EVERY or time.monotonic() - last >= COMMIT_SECONDS:
+            flush()
         bar.set_postfix_str(f"from cache {cached:,}", refresh=False)
+    flush()
     bar.close()
     return encoded, cached
 
@@ -332,7 +353,6 @@ def build_index(corpus: str | Path = "data/sample", index_dir: str | Path = "ind
         }
         store.set_manifest(manifest)
         store.commit()
-        store.conn.execute("PRAGMA journal_mode=DELETE")  # a self-contained file, no -wal beside it
         store.close()
         vec.save(tmp)
         _fsync_tree(tmp)

@@ -36,7 +36,6 @@ def _migrations():
             "paragraphs": str, "source": str, "position": int,
         }, pk="id")
         db["texts"].create({"id": int, "text": str, "first_line_id": int, "occurrences": int}, pk="id")
-        db.execute("CREATE UNIQUE INDEX texts_text ON texts(text)")
         db["lines"].create({"id": int, "poem_id": str, "text_id": int, "position": int, "paragraph": int,
                             "original": str}, pk="id")
         db["authors"].create({"id": int, "name": str, "name_norm": str, "dynasty": str, "bio": str,
@@ -46,7 +45,10 @@ def _migrations():
 
     @migrations(name="002_lookup_indexes")
     def m002(db):
-        # The join and filter columns: filters build FAISS id selectors from these.
+        # Applied after the bulk load (building an index once is much cheaper than keeping it
+        # sorted through 3.7M random inserts). The join and filter columns: filters build FAISS id
+        # selectors from these.
+        db.execute("CREATE UNIQUE INDEX IF NOT EXISTS texts_text ON texts(text)")
         db.execute("CREATE INDEX IF NOT EXISTS lines_text_id ON lines(text_id)")
         db.execute("CREATE INDEX IF NOT EXISTS lines_poem_id ON lines(poem_id)")
         db.execute("CREATE INDEX IF NOT EXISTS poems_author_norm ON poems(author_norm)")
@@ -71,8 +73,11 @@ class Store:
             conn = sqlite3.connect(str(self.path), check_same_thread=False)
             self.db = sqlite_utils.Database(conn)
             if create:
-                self.db.execute("PRAGMA journal_mode=WAL")
-                _migrations().apply(self.db)
+                # A build writes a fresh file nobody else reads until it is swapped in: no journal
+                # needed for safety (a crash discards the whole file anyway).
+                self.db.execute("PRAGMA journal_mode=OFF")
+                self.db.execute("PRAGMA synchronous=OFF")
+                _migrations().apply(self.db, stop_before="002_lookup_indexes")
             else:
                 self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 if _migrations().pending(self.db):
@@ -102,7 +107,10 @@ class Store:
         self.conn.executemany("INSERT OR REPLACE INTO glyphs (description, char) VALUES (?, ?)", mapping.items())
 
     def finish_texts(self) -> None:
-        """Fill texts.first_line_id / occurrences (one pass in SQL) once every line is in."""
+        """Once every line is in: build the lookup indexes, then fill texts.first_line_id and
+        occurrences (one pass in SQL)."""
+        self.conn.commit()
+        _migrations().apply(self.db)
         self.conn.execute("""
             UPDATE texts SET first_line_id = agg.first, occurrences = agg.n
             FROM (SELECT text_id, min(id) AS first, count(DISTINCT poem_id) AS n FROM lines GROUP BY text_id) AS agg

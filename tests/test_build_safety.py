@@ -35,6 +35,7 @@ def fresh_cache(tmp_path, monkeypatch):
 
 
 def test_failed_build_keeps_old_index_and_resumes(tiny_model, tmp_path, fresh_cache, monkeypatch):
+    monkeypatch.setattr(indexer, "COMMIT_EVERY", indexer.CHUNK)  # commit after every chunk: a small corpus
     target = tmp_path / "index"
     # the "old" index: a build of one collection
     small = tmp_path / "small"
@@ -60,10 +61,12 @@ def test_failed_build_keeps_old_index_and_resumes(tiny_model, tmp_path, fresh_ca
     assert [h.id for h in Index.open(target).search("东临碣石", k=3)] == old_hits
     assert not list(tmp_path.glob(".index.*"))  # no temporary folder left behind
 
+    committed = cached_rows(fresh_cache)
+    assert committed >= 561 + indexer.CHUNK  # the old build's lines, and what was committed before the failure
     monkeypatch.setattr(Encoder, "encode", real)
     report = build_index(SAMPLE, target, model=tiny_model, precision="fp32")
-    assert report.from_cache > 2 * indexer.CHUNK - 1000  # the chunks committed before the failure
-    assert report.encoded == report.texts - report.from_cache
+    assert report.from_cache == committed  # every committed vector is reused...
+    assert report.encoded == report.texts - committed  # ...and only the rest is encoded
     resumed = all_vectors(target)
 
     monkeypatch.setenv("POETRY_SEARCH_CACHE", str(tmp_path / "other-cache"))
@@ -108,7 +111,9 @@ def test_target_that_is_not_an_index_is_refused(tiny_model, tmp_path):
 
 KILLABLE = r"""
 import sys, time
+from poetry_search import indexer
 from poetry_search.encoder import Encoder
+indexer.COMMIT_EVERY = indexer.CHUNK  # commit after every chunk: a small corpus
 real = Encoder.encode
 def slow(self, texts, progress=None):
     out = real(self, texts, progress)
