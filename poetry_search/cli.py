@@ -294,8 +294,13 @@ def similarity(texts, index_dir, model, as_json):
         v = Encoder(model, precision="fp32").encode(normed)
         matrix = v @ v.T
     else:
+        from pathlib import Path
+
         from .search import Index
 
+        if index_dir is None and not Path(DEFAULT_INDEX).exists():
+            raise UsageProblem(f"no index at {DEFAULT_INDEX}/ to take the model from: pass --model M (e.g. --model bert-base-chinese) "
+                               "or --index PATH, or build one with `make index`")
         idx = Index.open(index_dir or DEFAULT_INDEX)
         matrix = idx.similarity(list(texts))
     matrix = np.clip(matrix, -1.0, 1.0)

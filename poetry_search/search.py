@@ -110,10 +110,8 @@ class Index:
         """Refuse a model other than the one the index was built with."""
         if model is None:
             return
-        from pathlib import Path as _P
-
         built = self.manifest["model"]
-        same = model == built or (_P(model).exists() and _P(built).exists() and _P(model).resolve() == _P(built).resolve())
+        same = model == built or (Path(model).exists() and Path(built).exists() and Path(model).resolve() == Path(built).resolve())
         if not same:
             raise ModelMismatchError(f"the index at {self.path} was built with model {built}, not {model}: "
                                      f"drop --model, or rebuild with `poetry-search index --model {model}`")

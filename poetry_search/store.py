@@ -150,8 +150,7 @@ class Store:
             yield rows
             last = rows[-1][0]
 
-    def text_ids(self, author: str | None = None, dynasty: str | None = None, collection: str | None = None,
-                 poem_ids: Sequence[str] | None = None) -> list[int]:
+    def text_ids(self, author: str | None = None, dynasty: str | None = None, collection: str | None = None) -> list[int]:
         """Ids of texts with at least one occurrence matching every given (folded) filter."""
         where, params = self._filters(author, dynasty, collection)
         sql = "SELECT DISTINCT lines.text_id FROM lines JOIN poems ON poems.id = lines.poem_id"

@@ -71,9 +71,6 @@ def new_faiss_index(kind: str, dimension: int, n: int):
                            f"use one of {', '.join(INDEX_TYPES)} or a valid factory string such as 'HNSW32,SQ8'") from None
     if isinstance(inner, (faiss.IndexIDMap, faiss.IndexIDMap2)):
         raise UsageProblem(f"index type {kind!r} brings its own id map: leave out 'IDMap', poetry-search adds it")
-    sub = faiss.downcast_index(inner)
-    if hasattr(sub, "hnsw"):
-        sub.hnsw.efConstruction = 80
     return faiss.IndexIDMap2(inner)
 
 

@@ -3,7 +3,6 @@
 import errno
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -126,15 +125,9 @@ build_index(sys.argv[1], sys.argv[2], model=sys.argv[3], precision="fp32")
 
 
 def cached_rows(cache: Path) -> int:
-    total = 0
-    for f in cache.glob("vectors-*.sqlite"):
-        try:
-            conn = sqlite3.connect(f, timeout=5)
-            total += conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
-            conn.close()
-        except sqlite3.Error:
-            pass
-    return total
+    from poetry_search.cache import cached_vector_count
+
+    return cached_vector_count(cache)
 
 
 def test_kill_9_mid_build(tiny_model, tmp_path, sample_index, fresh_cache):
