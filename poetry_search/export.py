@@ -80,7 +80,7 @@ class _Writer:
             self.writer.write_table(self.pa.table({c: batch[c] for c in self.columns}, schema=self.schema))
             return
         cols = [batch[c] for c in self.columns]
-        cols = [c.tolist() if hasattr(c, "tolist") else c for c in cols]
+        cols = [c.to_pylist() if hasattr(c, "to_pylist") else c.tolist() if hasattr(c, "tolist") else c for c in cols]
         score_i = self.columns.index("score")
         # float32 → shortest decimal that reads back to the same float32
         cols[score_i] = [float(f"{x:.7g}") for x in cols[score_i]]
@@ -100,16 +100,19 @@ class _Writer:
 
 
 def _with_meta(index, batch: dict) -> dict:
+    """Add author/title/dynasty of both sides' first occurrence (``take`` from cached columns)."""
     import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    ids = np.unique(np.concatenate([batch["neighbor_id"], batch["_query_text_id"]]))
-    ids = ids[ids >= 0]
-    first = index.store.first_occurrences(ids.tolist())
     for side, key in (("query", "_query_text_id"), ("neighbor", "neighbor_id")):
-        vals = [first.get(int(i), (None, None, None, None)) for i in batch[key]]
-        batch[f"{side}_author"] = [v[1] for v in vals]
-        batch[f"{side}_title"] = [v[2] for v in vals]
-        batch[f"{side}_dynasty"] = [v[3] for v in vals]
+        ids = np.asarray(batch[key], dtype=np.int64)
+        valid = ids >= 0  # an external query that is not a corpus line has no metadata
+        for m in META:
+            values = index.column(m).take(np.where(valid, ids, 0))
+            if not valid.all():
+                values = pc.if_else(pa.array(valid), values, pa.nulls(len(ids), pa.string()))
+            batch[f"{side}_{m}"] = values
     return batch
 
 

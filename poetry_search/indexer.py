@@ -40,7 +40,7 @@ CHUNK = 4096  # texts per cache lookup and per encoder call
 COMMIT_EVERY = 16_384  # new vectors per cache commit, at most
 COMMIT_SECONDS = 10.0  # seconds of encoding per cache commit, at most
 RECALL_SAMPLE = 1000
-RECALL_TARGET = 0.95
+RECALL_TARGET = 0.97  # what build-time tuning aims for: a margin over the 0.95 promised, for sampling noise
 
 
 @dataclass

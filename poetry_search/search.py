@@ -70,6 +70,7 @@ class Index:
         self.normalizer = Normalizer(store.glyphs())
         self._encoder = None
         self._exclusion = None
+        self._columns: dict = {}
 
     @classmethod
     def open(cls, path: str | Path = "index", ef: int | None = None, nprobe: int | None = None) -> "Index":
@@ -289,7 +290,7 @@ class Index:
             if queries is None:
                 qids = np.arange(s, min(total, s + batch_size), dtype=np.int64)
                 qvec = self.vectors.rows(int(s), len(qids))
-                qtext = self._texts_by_ids(qids)
+                qtext = None  # corpus lines: their text comes from the text column
                 out_qid = qids
             else:
                 batch = normed[s:s + batch_size]
@@ -323,32 +324,45 @@ class Index:
             depth = min(n, depth * 4)
         return out_s, out_i
 
+    def column(self, name: str):
+        """A pyarrow array indexed by ``texts.id``: ``text``, or ``author``/``title``/``dynasty`` of the
+        first occurrence. Read from SQLite once, in id order; bulk neighbours ``take`` from it."""
+        if name not in self._columns:
+            import pyarrow as pa
+
+            if name == "text":
+                sql = "SELECT text FROM texts ORDER BY id"
+            else:
+                col = {"author": "p.author", "title": "p.title", "dynasty": "p.dynasty"}[name]
+                sql = (f"SELECT {col} FROM texts JOIN lines ON lines.id = texts.first_line_id "
+                       f"JOIN poems p ON p.id = lines.poem_id ORDER BY texts.id")
+            cur = self.store.conn.execute(sql)
+            parts = []
+            while rows := cur.fetchmany(200_000):
+                parts.append(pa.array([r[0] for r in rows], pa.string()))
+            arr = pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+            if len(arr) != len(self):
+                raise IndexDamagedError(f"{self.path}: {len(arr)} rows of {name} for {len(self)} vectors: rebuild the index")
+            self._columns[name] = arr
+        return self._columns[name]
+
     def _rows(self, out_qids, qids, qtext, scores, nbrs, min_score) -> dict:
         keep = nbrs >= 0
         if min_score is not None:
             keep &= scores >= np.float32(min_score)
         r, c = np.nonzero(keep)
         nb = nbrs[r, c]
-        uniq = np.unique(nb)
-        text_of = dict(zip(uniq.tolist(), self._texts_by_ids(uniq)))
+        texts = self.column("text")
         return {
             "_queries": len(qids),
             "_query_text_id": qids[r],
             "query_id": out_qids[r].astype(np.int64),
-            "query_text": [qtext[i] for i in r],
+            "query_text": texts.take(qids[r]) if qtext is None else [qtext[i] for i in r],
             "rank": (c + 1).astype(np.int32),
             "neighbor_id": nb.astype(np.int64),
-            "neighbor_text": [text_of[i] for i in nb.tolist()],
+            "neighbor_text": texts.take(nb),
             "score": scores[r, c].astype(np.float32),
         }
-
-    def _texts_by_ids(self, ids: np.ndarray) -> list[str]:
-        out = {}
-        ids_l = ids.tolist()
-        for s in range(0, len(ids_l), 900):
-            chunk = ids_l[s:s + 900]
-            out.update(self.store.conn.execute(f"SELECT id, text FROM texts WHERE id IN ({','.join('?' * len(chunk))})", chunk))
-        return [out[i] for i in ids_l]
 
     def info(self) -> dict:
         return {**self.manifest, "index": str(self.path), "database": str(self.path / DB_NAME),

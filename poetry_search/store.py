@@ -202,14 +202,3 @@ class Store:
                     "line_position": row[5],
                 }
         return out
-
-    def first_occurrences(self, ids: Sequence[int]) -> dict[int, tuple[str, str, str, str]]:
-        """text id → (poem_id, author_norm, title, dynasty) of its first occurrence."""
-        out = {}
-        for s in range(0, len(ids), 900):
-            chunk = list(ids[s:s + 900])
-            sql = (f"SELECT texts.id, p.id, p.author, p.title, p.dynasty FROM texts JOIN lines ON lines.id = texts.first_line_id "
-                   f"JOIN poems p ON p.id = lines.poem_id WHERE texts.id IN ({','.join('?' * len(chunk))})")
-            for row in self.conn.execute(sql, chunk):
-                out[row[0]] = row[1:]
-        return out
