@@ -189,6 +189,7 @@ def bench_encode(n_lines: int, n_reference: int) -> None:
     with torch.inference_mode():
         for line in sub:
             v = torch.mean(ref_model(tok.encode(line, return_tensors="pt")).last_hidden_state, dim=1)
+            v / v.norm()
     t_ref = (time.perf_counter() - t) * n / len(sub)
 
     stored = stored_vectors(out)

@@ -53,23 +53,6 @@ def make_random_bert(out: str | Path, shape: str = "tiny", seed: int = 0) -> Pat
     return out
 
 
-def reference_vectors(model_path: str, texts: Sequence[str]):
-    """The reference method, one line at a time with plain transformers (for tests and benchmarks):
-    ``torch.mean(model(tokenizer.encode(line, return_tensors='pt')).last_hidden_state, dim=1)``, L2."""
-    import numpy as np
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModel.from_pretrained(model_path).eval()
-    out = []
-    with torch.inference_mode():
-        for line in texts:
-            v = torch.mean(model(tok.encode(line, return_tensors="pt")).last_hidden_state, dim=1)[0]
-            out.append((v / v.norm()).numpy())
-    return np.stack(out).astype(np.float32) if out else np.empty((0, model.config.hidden_size), np.float32)
-
-
 if __name__ == "__main__":  # python -m poetry_search.testing OUT [tiny|base]
     import sys
 
