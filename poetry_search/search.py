@@ -20,6 +20,7 @@ from .store import DB_NAME, Store
 
 log = logging.getLogger("poetry_search")
 EXCLUDES = ("self", "poem", "author", "none")
+ANONYMOUS = {"", None, "佚名", "无名氏", "阙名", "不详"}
 # A filtered search on an approximate index scans the allowed vectors exactly when there are at
 # most this many: cheaper than a graph walk that must skip most nodes, and it never comes up short.
 EXACT_SUBSET_LIMIT = 50_000
@@ -226,9 +227,9 @@ class Index:
             n = len(self)
             text_ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
             poems = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-            # an empty author (诗经, 论语) is nobody in particular: never the same author as another line's
-            auth = np.fromiter(((authors.setdefault(r[2], len(authors)) if r[2] else -1 - i) for i, r in enumerate(rows)),
-                               np.int64, len(rows))
+            # no author (诗经, 论语) or an anonymous one is nobody in particular: never "the same author"
+            auth = np.fromiter(((authors.setdefault(r[2], len(authors)) if r[2] not in ANONYMOUS else -1 - i)
+                                for i, r in enumerate(rows)), np.int64, len(rows))
             ptr = np.zeros(n + 1, np.int64)
             np.add.at(ptr, text_ids + 1, 1)
             ptr = np.cumsum(ptr)
