@@ -36,7 +36,7 @@ index-full: corpus install ## Index the whole corpus (data/chinese-poetry) with 
 test: install ## Run the test suite (builds its own tiny random model; no network)
 	$(BIN)/python -m pytest -q $(ARGS)
 
-bench: install ## Measure speed side by side (writes bench/results.json); BENCH_ARGS=--quick for a short run
+bench: install corpus ## Measure speed side by side on the sample and the whole corpus (writes bench/results.json); BENCH_ARGS=--quick for a short run
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean: ## Remove the venv, built indexes and caches of this checkout (not the embedding cache)
