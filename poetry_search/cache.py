@@ -64,9 +64,14 @@ class _Segment:
         self.order = np.argsort(keys[:, 0], kind="stable")
         self.k1 = keys[self.order, 0]
         self.k2 = keys[self.order, 1]
-        self.vectors = np.load(path / "vectors.npy", mmap_mode="r")
-        if len(self.vectors) != len(keys):
-            raise ValueError(f"{path.name}: {len(keys)} keys but {len(self.vectors)} vectors")
+        n = len(self.vectors_map())
+        if n != len(keys):
+            raise ValueError(f"{path.name}: {len(keys)} keys but {n} vectors")
+
+    def vectors_map(self) -> np.ndarray:
+        """A fresh read-only map of the vectors. Callers drop it after use, so the pages a build
+        reads do not stay mapped (and counted in its resident memory) for the rest of the build."""
+        return np.load(self.path / "vectors.npy", mmap_mode="r")
 
     def __len__(self) -> int:
         return len(self.k1)
@@ -121,6 +126,15 @@ class EmbeddingCache:
                 shutil.rmtree(p, ignore_errors=True)
         return segments
 
+    def contains(self, texts: Sequence[str]) -> np.ndarray:
+        """Which of ``texts`` have a vector (reads no vectors)."""
+        found = np.zeros(len(texts), dtype=bool)
+        if texts and self.segments:
+            keys = text_hashes(texts)
+            for seg in self.segments:
+                found |= seg.find(keys)[0]
+        return found
+
     def lookup(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(found mask, vectors) for ``texts``; rows not found are zero."""
         found = np.zeros(len(texts), dtype=bool)
@@ -137,7 +151,9 @@ class EmbeddingCache:
                 idx = todo[hit]
                 r = rows[hit]
                 order = np.argsort(r)  # sorted reads from the memory map
-                vectors[idx[order]] = seg.vectors[r[order]]
+                mapped = seg.vectors_map()
+                vectors[idx[order]] = mapped[r[order]]
+                del mapped
                 found[idx] = True
         return found, vectors
 
@@ -168,7 +184,7 @@ class EmbeddingCache:
     def _merge(self) -> None:
         old = list(self.segments)
         keys = np.concatenate([np.load(s.path / "keys.npy") for s in old])
-        vectors = np.concatenate([np.asarray(s.vectors) for s in old])
+        vectors = np.concatenate([np.load(s.path / "vectors.npy") for s in old])
         self.segments = []
         self._write_segment(keys, vectors)
         for s in old:

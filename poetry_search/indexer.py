@@ -210,7 +210,7 @@ def encode_missing(texts: list[str], encoder: Encoder, cache: EmbeddingCache, pr
 
     for s in range(0, len(texts), CHUNK):
         chunk = texts[s:s + CHUNK]
-        found, _ = cache.lookup(chunk)
+        found = cache.contains(chunk)
         cached += int(found.sum())
         bar.update(int(found.sum()))
         missing = [t for t, f in zip(chunk, found) if not f]
@@ -270,6 +270,7 @@ def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, ind
             best_s, best_i = _topk_merge(best_s, best_i, q_vecs @ vecs.T, np.arange(s, s + len(vecs)), k)
         bar.update(len(vecs))
     bar.close()
+    vec.finish(folder)
     quality: dict = {"exact": vec.exact_type}
     if not vec.exact_type:
         quality.update(_tune(vec, q_vecs, best_i, k))

@@ -79,6 +79,7 @@ class Vectors:
 
     def __init__(self, index, exact: np.ndarray | None = None):
         faiss = _faiss()
+        self._writer = None
         self.index = index
         self.inner = faiss.downcast_index(index.index)
         self.exact_type = isinstance(self.inner, faiss.IndexFlat)
@@ -89,9 +90,15 @@ class Vectors:
     @classmethod
     def create(cls, kind: str, dimension: int, n: int, folder: Path) -> "Vectors":
         self = cls(new_faiss_index(kind, dimension, n))
+        self._writer = None
         if not self.exact_type:
-            self.exact = np.lib.format.open_memmap(folder / (EXACT_NAME + ".npy"), mode="w+", dtype=np.float32,
-                                                   shape=(n, dimension))
+            # Written with plain sequential writes, not a memory map: a map's written pages stay
+            # resident until it is closed, which would put every vector of the corpus in memory.
+            self._writer = open(folder / (EXACT_NAME + ".partial"), "wb")
+            np.lib.format.write_array_header_1_0(
+                self._writer, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                               "shape": (n, dimension)})
+            self._written = 0
         return self
 
     @property
@@ -105,17 +112,23 @@ class Vectors:
         """Add rows ``start..start+len`` (ids are positions: texts.id)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.index.add_with_ids(vectors, np.arange(start, start + len(vectors), dtype=np.int64))
-        if self.exact is not None:
-            self.exact[start:start + len(vectors)] = vectors
+        if self._writer is not None:
+            if start != self._written:
+                raise ValueError(f"vectors must be added in id order: got {start}, expected {self._written}")
+            self._writer.write(vectors.tobytes())
+            self._written += len(vectors)
+
+    def finish(self, folder: Path) -> None:
+        """Close the exact vectors once every row is added, and map them for re-ranking."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            (folder / (EXACT_NAME + ".partial")).rename(folder / EXACT_NAME)
+            self.exact = np.load(folder / EXACT_NAME, mmap_mode="r")
 
     def save(self, folder: Path) -> None:
+        self.finish(folder)
         _faiss().write_index(self.index, str(folder / VECTORS_NAME))
-        if self.exact is not None:
-            self.exact.flush()
-            tmp = folder / (EXACT_NAME + ".npy")
-            del self.exact
-            self.exact = None
-            tmp.rename(folder / EXACT_NAME)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -155,6 +168,8 @@ class Vectors:
 
     def rows(self, start: int, count: int) -> np.ndarray:
         """Exact vectors of ids ``start..start+count``."""
+        if self._writer is not None:
+            raise ValueError("the exact vectors are still being written")
         if self.exact is not None:
             return np.asarray(self.exact[start:start + count], dtype=np.float32)
         return self.inner.reconstruct_n(int(start), int(count))
