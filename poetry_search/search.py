@@ -246,21 +246,25 @@ class Index:
             return mask
         ptr, poems, auth = self._exclusion_data()
         codes = poems if exclude == "poem" else auth
-        count = np.diff(ptr)
-        safe_n = np.where(nbrs >= 0, nbrs, 0)
-        q_ok = qids >= 0
-        q_single = np.where(q_ok, count[np.where(q_ok, qids, 0)] == 1, False)
-        n_single = count[safe_n] == 1
-        first_q = codes[ptr[np.where(q_ok, qids, 0)]]
-        first_n = codes[ptr[safe_n]]
-        both = q_single[:, None] & n_single
-        mask |= both & (first_n == first_q[:, None]) & q_ok[:, None] & (nbrs >= 0)
-        rows, cols = np.nonzero(~both & ~mask & q_ok[:, None])
-        for r, c in zip(rows, cols):
-            a, b = int(qids[r]), int(nbrs[r, c])
-            if not set(codes[ptr[a]:ptr[a + 1]].tolist()).isdisjoint(codes[ptr[b]:ptr[b + 1]].tolist()):
-                mask[r, c] = True
+        pr, pc = np.nonzero(~mask & (qids >= 0)[:, None])  # the pairs still to check
+        if pr.size:
+            a, b = qids[pr], nbrs[pr, pc]
+            base = int(codes.min())
+            span = int(codes.max()) - base + 1
+            # every (pair, code) of each side, as one int64 key; a pair conflicts if a key is shared
+            keys_a = self._pair_codes(a, ptr, codes, base, span)
+            keys_b = self._pair_codes(b, ptr, codes, base, span)
+            shared = np.unique(np.intersect1d(keys_a, keys_b) // span)
+            mask[pr[shared], pc[shared]] = True
         return mask
+
+    @staticmethod
+    def _pair_codes(ids, ptr, codes, base, span):
+        count = ptr[ids + 1] - ptr[ids]
+        pair = np.repeat(np.arange(len(ids), dtype=np.int64), count)
+        start = np.repeat(ptr[ids], count)
+        offset = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+        return pair * span + (codes[start + offset] - base)
 
     def neighbours(self, k: int = 10, exclude: str = "self", min_score: float | None = None,
                    queries: Sequence[str] | None = None, batch_size: int = 1024) -> Iterator[dict]:
