@@ -266,8 +266,11 @@ def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, ind
         vecs = np.concatenate(parts)
         vec.add(s, vecs)
         if q_vecs is not None:
-            # exact top-10 of the recall sample, computed as the vectors stream past
-            best_s, best_i = _topk_merge(best_s, best_i, q_vecs @ vecs.T, np.arange(s, s + len(vecs)), k)
+            # exact top-10 of the recall sample, computed as the vectors stream past (a chunk at a
+            # time: 1,000 × 65,536 scores and ids at once would be ~0.8 GB)
+            for c in range(0, len(vecs), CHUNK):
+                part = vecs[c:c + CHUNK]
+                best_s, best_i = _topk_merge(best_s, best_i, q_vecs @ part.T, np.arange(s + c, s + c + len(part)), k)
         bar.update(len(vecs))
     bar.close()
     vec.finish(folder)
