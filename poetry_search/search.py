@@ -136,7 +136,9 @@ class Index:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Normalise and encode query texts exactly like corpus lines."""
-        normed = [self.normalize_query(t) for t in texts]
+        return self._encode([self.normalize_query(t) for t in texts])
+
+    def _encode(self, normed: Sequence[str]) -> np.ndarray:
         enc = self.encoder
         for i in enc.too_long(normed):
             log.warning(f"query {i + 1} is longer than the model's {enc.max_length} tokens and was truncated")
@@ -169,8 +171,7 @@ class Index:
         """``search`` for many queries, encoded and searched in batches."""
         if k < 1:
             raise UsageProblem("-k must be at least 1")
-        for t in texts:
-            self.normalize_query(t)
+        normed = [self.normalize_query(t) for t in texts]  # bad queries fail before any work
         allowed = self.allowed_ids(author, dynasty, collection)
         if allowed is not None and allowed.size == 0:
             what = ", ".join(f"{n} {v}" for n, v in (("author", author), ("dynasty", dynasty), ("collection", collection)) if v)
@@ -178,7 +179,7 @@ class Index:
             return [[] for _ in texts]
         if not texts:
             return []
-        q = self.embed(texts)
+        q = self._encode(normed)
         scores, ids = self._search_vectors(q, k, allowed)
         meta = self.store.hits_metadata(sorted({int(i) for i in ids.ravel() if i >= 0}), author=fold(author) or None,
                                         dynasty=fold_dynasty(dynasty), collection=fold(collection) or None)
@@ -299,7 +300,7 @@ class Index:
                 out_qid = qids
             else:
                 batch = normed[s:s + batch_size]
-                qvec = self.encoder.encode(batch)
+                qvec = self._encode(batch)
                 known = dict(texts_table.execute(
                     f"SELECT text, id FROM texts WHERE text IN ({','.join('?' * len(batch))})", batch).fetchall())
                 qids = np.array([known.get(t, -1) for t in batch], dtype=np.int64)

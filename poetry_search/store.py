@@ -140,16 +140,6 @@ class Store:
     def count(self, table: str) -> int:
         return self.conn.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
 
-    def texts_in_order(self, batch: int = 8192) -> Iterable[list[tuple[int, str]]]:
-        """(id, text) of every distinct line in id order, in batches."""
-        last = -1
-        while True:
-            rows = self.conn.execute("SELECT id, text FROM texts WHERE id > ? ORDER BY id LIMIT ?", (last, batch)).fetchall()
-            if not rows:
-                return
-            yield rows
-            last = rows[-1][0]
-
     def text_ids(self, author: str | None = None, dynasty: str | None = None, collection: str | None = None) -> list[int]:
         """Ids of texts with at least one occurrence matching every given (folded) filter."""
         where, params = self._filters(author, dynasty, collection)

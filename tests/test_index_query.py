@@ -21,15 +21,17 @@ def brute_force(qvec, matrix, k, allowed=None):
     sims = matrix @ qvec
     ids = np.arange(len(matrix)) if allowed is None else np.array(sorted(allowed))
     order = ids[np.argsort(-sims[ids], kind="stable")][:k]
-    return order, sims[order]
+    return order, sims[order], sims
 
 
-def assert_same_hits(hits, ids, scores):
+def assert_same_hits(hits, ids, scores, sims):
     assert len(hits) == len(ids)
     np.testing.assert_allclose([h.score for h in hits], scores, atol=1e-4)
     for h, i, s in zip(hits, ids, scores):
-        # equal scores (e.g. lines differing only in out-of-vocabulary characters) may swap places
-        assert h.id == i or abs(h.score - s) < 1e-4 and abs(float(scores[list(ids).index(i)]) - h.score) < 1e-4
+        # a different line at this rank is only allowed if it truly ties with the expected one
+        # (e.g. lines differing only in out-of-vocabulary characters): its own reference score must
+        # equal the expected score here
+        assert h.id == i or abs(float(sims[h.id]) - float(s)) < 1e-5, (h.id, i, sims[h.id], s)
 
 
 def test_reference_matrix_is_the_reference(reference, reference_matrix, texts_table):
@@ -42,8 +44,8 @@ def test_every_hit_equals_brute_force(opened, reference, reference_matrix, texts
     queries = QUERIES + corpus_queries
     results = opened.search_batch(queries, k=10)
     for q, hits in zip(queries, results):
-        ids, scores = brute_force(reference.one(q), reference_matrix, 10)
-        assert_same_hits(hits, ids, scores)
+        ids, scores, sims = brute_force(reference.one(q), reference_matrix, 10)
+        assert_same_hits(hits, ids, scores, sims)
         for h in hits:
             assert h.text == texts_table[h.id]
 
@@ -63,8 +65,8 @@ def test_author_filter_returns_k_hits_by_that_author(opened, reference, referenc
     assert len(allowed) > 10
     hits = opened.search("大梦谁先觉", k=10, author="李白")
     assert len(hits) == 10 and all(h.author == "李白" for h in hits)
-    ids, scores = brute_force(reference.one("大梦谁先觉"), reference_matrix, 10, allowed)
-    assert_same_hits(hits, ids, scores)
+    ids, scores, sims = brute_force(reference.one("大梦谁先觉"), reference_matrix, 10, allowed)
+    assert_same_hits(hits, ids, scores, sims)
     # filters fold scripts: 王之涣 finds 王之渙
     assert {h.author for h in opened.search("白日", k=3, author="王之涣")} == {"王之渙"}
     assert all(h.dynasty == "先秦" for h in opened.search("明月", k=5, dynasty="xianqin"))
