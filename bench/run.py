@@ -115,7 +115,7 @@ def index_texts(index_dir: Path) -> list[str]:
     from poetry_search.store import Store
 
     s = Store(index_dir / "poetry.db")
-    texts = [r[0] for r in s.conn.execute("SELECT text FROM texts ORDER BY id")]
+    texts = s.text_column("text").to_pylist()
     s.close()
     return texts
 
@@ -196,7 +196,7 @@ def bench_encode(n_lines: int, n_reference: int) -> None:
     cos = (stored * v32).sum(1)
     from poetry_search.store import Store
 
-    m = {k: json.loads(v) for k, v in Store(out / "poetry.db").conn.execute("SELECT key, value FROM manifest")}
+    m = Store(out / "poetry.db").manifest()
     full_distinct = 3_108_389
     ours_rate = n / ours["wall"]
     RESULTS["encode"] = {
@@ -330,8 +330,7 @@ def bench_full() -> None:
     _, truth = flat.vectors.search(q, 10)
     _, got = approx.vectors.search(q, 10)
     recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, truth)]))
-    qtexts = [t for (t,) in approx.store.conn.execute(
-        f"SELECT text FROM texts WHERE id IN ({','.join(str(int(i)) for i in ids[:150])})")]
+    qtexts = approx.store.text_column("text").take(np.sort(ids[:150])).to_pylist()
     lat_a, lat_f = latency(approx, qtexts), latency(flat, qtexts)
     files = {p.name: p.stat().st_size for p in out.iterdir()}
     res = {"model": "random tiny BERT (2 layers, hidden 32): index speed, not bert-base speed",

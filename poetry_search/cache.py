@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import fsutil
 from .errors import BuildError
 from .normalize import NORMALIZE_VERSION
 
@@ -105,14 +106,7 @@ class EmbeddingCache:
 
     def _clean_partials(self) -> None:
         for p in self.path.glob("*.partial-*"):
-            pid = p.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and int(pid) != os.getpid():
-                try:
-                    os.kill(int(pid), 0)
-                except ProcessLookupError:
-                    shutil.rmtree(p, ignore_errors=True)
-                except PermissionError:
-                    pass
+            fsutil.remove_if_orphaned(p)
 
     def _load_segments(self) -> list[_Segment]:
         segments = []
@@ -176,8 +170,7 @@ class EmbeddingCache:
         for fname, arr in (("keys.npy", keys), ("vectors.npy", vectors)):
             with open(tmp / fname, "wb") as f:
                 np.save(f, arr)
-                f.flush()
-                os.fsync(f.fileno())
+                fsutil.fsync_file(f)
         os.rename(tmp, self.path / name)
         self.segments.append(_Segment(self.path / name))
 

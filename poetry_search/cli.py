@@ -6,6 +6,7 @@ Errors raised as the project's own exceptions are turned into one line here: usa
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -15,10 +16,21 @@ import unicodedata
 
 import click
 
+from .corpus import DEFAULT_CORPUS
+from .encoder import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, DEVICES, LINES_PER_PASS, PRECISIONS
 from .errors import PoetrySearchError, UsageProblem
+from .export import FORMATS
+from .neighbours import DEFAULT_BATCH_SIZE as NEIGHBOURS_BATCH_SIZE
+from .neighbours import EXCLUDES
+from .store import DEFAULT_INDEX
 
-DEFAULT_INDEX = "index"
-DEFAULT_CORPUS = "data/sample"
+# What the wrapper says on Ctrl-C, by command: only a build and an export have a target to protect.
+_INTERRUPTED = {
+    "index": "interrupted: the index at the target was left as it was",
+    "export": "interrupted: nothing was written at --out",
+}
+# Libraries' own chatter (weight-loading bars, hub notices) is not ours to show.
+_QUIET_ENV = {"TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "true", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 
 
 class _StderrHandler(logging.Handler):
@@ -27,16 +39,31 @@ class _StderrHandler(logging.Handler):
         click.echo(prefix + record.getMessage(), err=True)
 
 
-def _setup_logging(quiet: bool = False) -> None:
+@contextlib.contextmanager
+def _command_process(quiet: bool = False):
+    """For the length of one command: our log lines on stderr, the libraries' chatter off. Both are
+    put back afterwards, so a program that runs commands in-process (tests, notebooks) keeps its own
+    logging and environment."""
     log = logging.getLogger("poetry_search")
-    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
-        log.addHandler(_StderrHandler())
+    handler = _StderrHandler()
+    saved_log = (log.level, log.propagate)
+    saved_env = {k: os.environ.get(k) for k in _QUIET_ENV}
+    log.addHandler(handler)
     log.setLevel(logging.WARNING if quiet else logging.INFO)
     log.propagate = False
-    # Libraries' own chatter (weight-loading bars, hub notices) is not ours to show.
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    for k, v in _QUIET_ENV.items():
+        os.environ.setdefault(k, v)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved_log[0])
+        log.propagate = saved_log[1]
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def handle_errors(fn):
@@ -44,15 +71,15 @@ def handle_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        _setup_logging(kwargs.get("quiet", False))
         try:
-            return fn(*args, **kwargs)
+            with _command_process(kwargs.get("quiet", False)):
+                return fn(*args, **kwargs)
         except UsageProblem as e:
             raise click.UsageError(str(e)) from None
         except PoetrySearchError as e:
             raise click.ClickException(str(e)) from None
         except KeyboardInterrupt:
-            click.echo("interrupted: nothing was changed at the target", err=True)
+            click.echo(_INTERRUPTED.get(fn.__name__, "interrupted"), err=True)
             sys.exit(130)
         except BrokenPipeError:
             sys.stderr.close()
@@ -151,13 +178,15 @@ def corpus(directory, strict, as_json):
               help="Corpus folder (laid out like chinese-poetry's dist/).")
 @click.option("--index", "index_dir", default=DEFAULT_INDEX, show_default=True, type=click.Path(),
               help="Where to write the index (replaced atomically when the build completes).")
-@click.option("--model", default="bert-base-chinese", show_default=True,
+@click.option("--model", default=DEFAULT_MODEL, show_default=True,
               help="Hugging Face id, local model folder, or modelscope:ID.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="auto: bf16 where the hardware runs it fast (AMX/AVX512-BF16 CPUs, CUDA), else fp32.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
               help="auto: CUDA when torch sees a GPU, else CPU.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Lines per forward pass (default: 128 on CPU, 512 on CUDA).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help=f"Lines per forward pass for lines of average length; short lines go up to {LINES_PER_PASS}x as many "
+                   f"at once, long ones fewer (default: {DEFAULT_BATCH_SIZE['cpu']} on CPU, {DEFAULT_BATCH_SIZE['cuda']} on CUDA).")
 @click.option("--index-type", default="auto", show_default=True,
               help="auto, flat (exact), hnsw, ivf, or a FAISS index-factory string. auto: flat up to 200k lines, else hnsw.")
 @click.option("--cache", "cache_dir", type=click.Path(), default=None,
@@ -229,10 +258,9 @@ def query(text, index_dir, k, author, dynasty, collection, model, ef, nprobe, as
         poetry-search query 春眠不觉晓 -k 5 --dynasty 唐 --json
         printf '白日依山尽\\n明月松间照\\n' | poetry-search query - --json
     """
-    from .search import Index
+    from .search import Index, check_k
 
-    if k < 1:
-        raise UsageProblem("-k must be at least 1")
+    check_k(k)
     texts = [t for t in text if t != "-"]
     if "-" in text:
         texts += _read_stdin_queries()
@@ -279,30 +307,9 @@ def similarity(texts, index_dir, model, as_json):
     """
     import numpy as np
 
-    if len(texts) < 2:
-        raise UsageProblem("give at least two texts to compare")
-    if index_dir and model:
-        raise UsageProblem("pass --index or --model, not both")
-    if model:
-        from .encoder import Encoder
-        from .normalize import Normalizer
+    from .search import similarity as cosine_matrix
 
-        norm = Normalizer()
-        normed = [norm.query(t) for t in texts]
-        if not all(normed):
-            raise UsageProblem("a text is empty once punctuation is removed: pass some characters")
-        v = Encoder(model, precision="fp32").encode(normed)
-        matrix = v @ v.T
-    else:
-        from pathlib import Path
-
-        from .search import Index
-
-        if index_dir is None and not Path(DEFAULT_INDEX).exists():
-            raise UsageProblem(f"no index at {DEFAULT_INDEX}/ to take the model from: pass --model M (e.g. --model bert-base-chinese) "
-                               "or --index PATH, or build one with `make index`")
-        idx = Index.open(index_dir or DEFAULT_INDEX)
-        matrix = idx.similarity(list(texts))
+    matrix = cosine_matrix(list(texts), index=index_dir, model=model)
     matrix = np.clip(matrix, -1.0, 1.0)
     if as_json:
         click.echo(_dump({"texts": list(texts), "matrix": [[round(float(x), 4) for x in row] for row in matrix]}))
@@ -352,13 +359,13 @@ def info(index_dir, as_json):
 @cli.command()
 @_index_options
 @click.option("-k", "k", type=int, default=10, show_default=True, help="Neighbours per query line.")
-@click.option("--out", required=True, type=click.Path(), help="Output file: .parquet, .jsonl or .csv.")
+@click.option("--out", required=True, type=click.Path(), help=f"Output file: {', '.join(FORMATS)} (the extension decides the format).")
 @click.option("--queries", default=None, help="External queries, one a line (or JSONL with a 'text' field); - for stdin. Default: every line of the index.")
-@click.option("--exclude", type=click.Choice(["self", "poem", "author", "none"]), default="self", show_default=True,
+@click.option("--exclude", type=click.Choice(EXCLUDES), default="self", show_default=True,
               help="Drop neighbours that are the line itself, share a poem with it, or share its author.")
 @click.option("--min-score", type=float, default=None, help="Keep only neighbours with at least this cosine.")
 @click.option("--with-meta", is_flag=True, help="Add author/title/dynasty of both sides' first occurrence.")
-@click.option("--batch-size", type=int, default=1024, show_default=True, help="Queries per FAISS search.")
+@click.option("--batch-size", type=int, default=NEIGHBOURS_BATCH_SIZE, show_default=True, help="Queries per FAISS search.")
 @_depth_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
@@ -376,14 +383,12 @@ def export(index_dir, k, out, queries, exclude, min_score, with_meta, batch_size
     """
     from tqdm import tqdm
 
-    from .export import export_neighbours, format_for, read_queries
+    from .export import check_out, export_neighbours, read_queries
+    from .neighbours import check_options
     from .search import Index
 
-    format_for(out)
-    if k < 1:
-        raise UsageProblem("-k must be at least 1")
-    if min_score is not None and not -1.0 <= min_score <= 1.0:
-        raise UsageProblem("--min-score must be a cosine between -1 and 1")
+    check_out(out)  # the library checks again; here, before the queries and the index are read
+    check_options(k, exclude, min_score, batch_size)
     query_texts = read_queries(queries) if queries else None
     idx = Index.open(index_dir, ef=ef, nprobe=nprobe)
     total = len(query_texts) if query_texts is not None else len(idx)
@@ -401,6 +406,3 @@ def export(index_dir, k, out, queries, exclude, min_score, with_meta, batch_size
     bar.close()
     click.echo(f"wrote {result['rows']:,} rows for {result['queries']:,} queries to {result['out']} ({result['format']})", err=True)
 
-
-def main():  # pragma: no cover
-    cli(prog_name="poetry-search")

@@ -1,7 +1,8 @@
 """Reading the chinese-poetry dataset (any folder laid out like the npm package's ``dist/``).
 
-Every collection has its own JSON shape; each is handled on purpose by a reader below, and a record
-of an unexpected shape is skipped with a warning naming its file. Reading streams file by file, so
+Every collection has its own JSON shape; each is handled on purpose by an entry of ``TABLE`` below
+(its files, book, dynasty and record shape), and a record of an unexpected shape is skipped with a
+warning naming its file. Reading streams file by file, so
 memory holds one file's records at a time.
 
 Poem ids: the dataset's own ``id`` where it has one and it is unique, else
@@ -14,30 +15,13 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from .errors import CorpusError
 from .normalize import Normalizer, Segment, fold
 
-# The collections we know, in reading order, with their human name.
-COLLECTIONS: dict[str, str] = {
-    "quantangshi": "全唐诗 / 全宋诗",
-    "songci": "全宋词",
-    "yuanqu": "元曲",
-    "shijing": "诗经",
-    "chuci": "楚辞",
-    "wudaishici": "五代诗词",
-    "caocaoshiji": "曹操诗集",
-    "nalanxingde": "纳兰性德诗集",
-    "shuimotangshi": "水墨唐诗",
-    "yudingquantangshi": "御定全唐诗",
-    "mengxue": "蒙学",
-    "lunyu": "论语",
-    "sishuwujing": "四书五经",
-    "youmengying": "幽梦影",
-}
-# Folders that hold no poetry text (rankings, tone patterns).
-NOT_TEXT = {"rank", "strains"}
+DEFAULT_CORPUS = "data/sample"  # the embedded sample: what `index` and `corpus` read unless told otherwise
 
 
 @dataclass
@@ -138,32 +122,237 @@ def _split_author(author: str) -> tuple[str, str | None]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Record shapes: (record, n) → the Poem fields of one record (n: the record's 1-based number within
+# its collection), or _Shape when the record is not of that shape.
+
+
+def _shi(rec, n=0):
+    return {
+        "title": _get(rec, "title", required=False) or "",
+        "author": _get(rec, "author", required=False) or "",
+        "paragraphs": _strs(_get(rec, "paragraphs"), "paragraphs"),
+        "tags": [t for t in (rec.get("tags") or []) if isinstance(t, str)],
+    }
+
+
+def _ci(rec, n=0):
+    return {
+        "title": _get(rec, "title", "rhythmic", required=False) or "",
+        "author": _get(rec, "author", required=False) or "",
+        "paragraphs": _strs(_get(rec, "paragraphs"), "paragraphs"),
+        "form": _get(rec, "rhythmic", required=False),
+        "tags": [t for t in (rec.get("tags") or []) if isinstance(t, str)],
+    }
+
+
+def _shijing(rec, n=0):
+    return {
+        "title": _get(rec, "title"),
+        "author": "",
+        "paragraphs": _strs(_get(rec, "content"), "content"),
+        "chapter": _get(rec, "chapter", required=False),
+        "section": _get(rec, "section", required=False),
+    }
+
+
+def _chuci(rec, n=0):
+    return {
+        "title": _get(rec, "title"),
+        "author": _get(rec, "author", required=False) or "",
+        "paragraphs": _strs(_get(rec, "content"), "content"),
+        "section": _get(rec, "section", required=False),
+    }
+
+
+def _caocao(rec, n=0):
+    out = _shi(rec)
+    out["author"] = out["author"] or "曹操"
+    return out
+
+
+def _nalan(rec, n=0):
+    return {
+        "title": _get(rec, "title", required=False) or "",
+        "author": _get(rec, "author", required=False) or "纳兰性德",
+        "paragraphs": _strs(_get(rec, "para", "paragraphs"), "para"),
+    }
+
+
+def _yuding(rec, n=0):
+    out = _shi(rec)
+    out["section"] = rec.get("volume") if isinstance(rec.get("volume"), str) else None
+    return out
+
+
+def _chapter(rec, n=0):
+    """论语 and 四书五经: a chapter of prose, titled by its chapter."""
+    chapter = _get(rec, "chapter")
+    return {"title": chapter, "author": "", "chapter": chapter,
+            "paragraphs": _strs(_get(rec, "paragraphs"), "paragraphs")}
+
+
+def _youmengying(rec, n=0):
+    return {"title": f"幽梦影 {n}", "author": "张潮", "paragraphs": _strs(_get(rec, "content"), "content")}
+
+
+# ---------------------------------------------------------------------------------------------
+# The table: adding a collection is one entry.
+
+POEMS, AUTHORS, SKIP, NESTED = "poems", "authors", "skip", "nested"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How to read the files of a collection that match ``match`` (a pattern on the path relative
+    to the collection folder): ``POEMS`` (a list of records, each read by ``shape``), ``AUTHORS``
+    (an authors file), ``NESTED`` (蒙学's nested books) or ``SKIP`` (not poetry, on purpose)."""
+
+    match: str
+    read: str = POEMS
+    book: str | Callable[[Path], str] = ""
+    dynasty: str = ""
+    shape: Callable[..., dict] | None = None
+
+    def book_of(self, path: Path) -> str:
+        return self.book(path) if callable(self.book) else self.book
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One collection folder: its files (globs read in this order, each sorted by ``order``) and
+    the rules that read them (the first that matches a file decides; a file none matches is
+    skipped with a warning)."""
+
+    title: str
+    rules: tuple[Rule, ...]
+    files: tuple[str, ...] = ("*.json",)
+    order: Callable[[Path], object] = lambda p: p.name
+
+
+def _numbered_by_kind(p: Path):
+    """poet.song.0.json … poet.tang.57000.json: by kind, then by number."""
+    m = re.search(r"\.(\d+)\.json$", p.name)
+    return (p.name.split(".")[1] if m else p.name, int(m.group(1)) if m else 0)
+
+
+def _numbered_first(p: Path):
+    """ci.song.0.json … ci.song.21000.json, then the other files by name."""
+    m = re.search(r"\.(\d+)\.json$", p.name)
+    return (0 if m else 1, int(m.group(1)) if m else 0, p.name)
+
+
+_SISHU_BOOKS = {"daxue": "大学", "zhongyong": "中庸", "mengzi": "孟子"}
+
+TABLE: dict[str, Collection] = {
+    "quantangshi": Collection("全唐诗 / 全宋诗", order=_numbered_by_kind, rules=(
+        Rule("poet.tang.*", book="全唐诗", dynasty="唐", shape=_shi),
+        Rule("poet.song.*", book="全宋诗", dynasty="宋", shape=_shi),
+        Rule("唐诗三百首.json", book="唐诗三百首", dynasty="唐", shape=_shi),
+        Rule("唐诗补录.json", book="唐诗补录", dynasty="唐", shape=_shi),
+        Rule("authors.tang.json", AUTHORS, dynasty="唐"),
+        Rule("authors.song.json", AUTHORS, dynasty="宋"),
+        Rule("表面结构字.json", SKIP),  # read up front: it maps structural descriptions to characters
+        # error/ holds the dataset's known-bad copies: not read, on purpose (the glob stays at the top)
+    )),
+    "songci": Collection("全宋词", order=_numbered_first, rules=(
+        Rule("ci.song.*", book="全宋词", dynasty="宋", shape=_ci),
+        Rule("宋词三百首.json", book="宋词三百首", dynasty="宋", shape=_ci),
+        Rule("author.song.json", AUTHORS, dynasty="宋"),
+    )),
+    "yuanqu": Collection("元曲", rules=(Rule("*", book="元曲", dynasty="元", shape=_shi),)),
+    "shijing": Collection("诗经", rules=(Rule("*", book="诗经", dynasty="先秦", shape=_shijing),)),
+    "chuci": Collection("楚辞", rules=(Rule("*", book="楚辞", dynasty="先秦", shape=_chuci),)),
+    "wudaishici": Collection("五代诗词", files=("huajianji/*.json", "nantang/*.json"), rules=(
+        Rule("huajianji/*preface*", SKIP),  # 花间集序: prose about the anthology, not a poem
+        Rule("huajianji/*", book="花间集", dynasty="五代", shape=_ci),
+        Rule("nantang/poetrys.json", book="南唐二主词", dynasty="五代", shape=_ci),
+        Rule("nantang/authors.json", AUTHORS, dynasty="五代"),
+        Rule("nantang/intro.json", SKIP),
+    )),
+    "caocaoshiji": Collection("曹操诗集", rules=(Rule("*", book="曹操诗集", dynasty="汉", shape=_caocao),)),
+    "nalanxingde": Collection("纳兰性德诗集", rules=(Rule("*", book="纳兰性德诗集", dynasty="清", shape=_nalan),)),
+    "shuimotangshi": Collection("水墨唐诗", rules=(Rule("*", book="水墨唐诗", dynasty="唐", shape=_shi),)),
+    "yudingquantangshi": Collection("御定全唐诗", files=("json/*.json",),
+                                    rules=(Rule("*", book="御定全唐诗", dynasty="唐", shape=_yuding),)),
+    "mengxue": Collection("蒙学", rules=(Rule("*", NESTED),)),
+    "lunyu": Collection("论语", rules=(Rule("*", book="论语", dynasty="先秦", shape=_chapter),)),
+    "sishuwujing": Collection("四书五经", rules=(
+        Rule("*", book=lambda p: _SISHU_BOOKS.get(p.stem, p.stem), dynasty="先秦", shape=_chapter),)),
+    "youmengying": Collection("幽梦影", rules=(Rule("*", book="幽梦影", dynasty="清", shape=_youmengying),)),
+}
+# The collections we know, in reading order, with their human name.
+COLLECTIONS: dict[str, str] = {name: c.title for name, c in TABLE.items()}
+
+
+class _Pass:
+    """What one read of the corpus accumulates: nothing of it outlives ``poems()``."""
+
+    def __init__(self):
+        self.seen_ids: set[str] = set()
+        self.authors: list[Author] = []
+        self.records = 0  # records of the current collection so far
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 class CorpusReader:
-    """Reads a corpus folder into ``Poem`` and ``Author`` records."""
+    """Reads a corpus folder into ``Poem`` and ``Author`` records.
+
+    ``poems()`` may be called any number of times and gives the same records each time; after a
+    complete read, ``authors`` holds that read's authors and ``warnings.skipped`` its skipped files.
+    """
 
     def __init__(self, root: str | Path, strict: bool = False, echo: Callable[[str], None] | None = None):
         self.root = Path(root)
         self.warnings = Warnings(strict, echo)
         self.authors: list[Author] = []
         self.structures: dict[str, str] = {}
-        self._seen_ids: set[str] = set()
         if not self.root.is_dir():
             raise CorpusError(f"no corpus folder at {self.root}: run `make corpus` or pass a folder laid out like chinese-poetry's dist/")
-        self.collections = [c for c in COLLECTIONS if (self.root / c).is_dir()]
+        self.collections = [c for c in TABLE if (self.root / c).is_dir()]
         if not self.collections:
             present = ", ".join(sorted(p.name for p in self.root.iterdir() if p.is_dir())[:8]) or "nothing"
             raise CorpusError(
                 f"{self.root} is not a chinese-poetry corpus: expected one or more of the folders "
-                f"{', '.join(COLLECTIONS)} (found {present}); run `make corpus` for the full dataset"
+                f"{', '.join(TABLE)} (found {present}); run `make corpus` for the full dataset"
             )
         self._load_structures()
 
-    # -- helpers -------------------------------------------------------------------------------
+    # -- public --------------------------------------------------------------------------------
+
+    def poems(self) -> Iterator[Poem]:
+        """Every poem of every collection present, in a fixed order."""
+        run = _Pass()
+        self.warnings.skipped = []
+        for name in self.collections:
+            yield from self._collection(name, run)
+        self.authors = run.authors
+
+    def normalizer(self) -> Normalizer:
+        return Normalizer(self.structures)
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _collection(self, name: str, run: _Pass) -> Iterator[Poem]:
+        spec = TABLE[name]
+        folder = self.root / name
+        run.records = 0
+        for pattern in spec.files:
+            for path in sorted(folder.glob(pattern), key=spec.order):
+                where = path.relative_to(folder).as_posix()
+                rule = next((r for r in spec.rules if fnmatchcase(where, r.match)), None)
+                if rule is None:
+                    self.warnings.skip(self.rel(path), "not a file this reader knows")
+                elif rule.read == POEMS:
+                    yield from self._flat(path, name, rule, run)
+                elif rule.read == AUTHORS:
+                    self._authors(path, rule.dynasty, run)
+                elif rule.read == NESTED:
+                    yield from self._mengxue(path, run)
 
     def _load(self, path: Path):
         try:
@@ -184,13 +373,14 @@ class CorpusReader:
             return None
         return data
 
-    def _id(self, record, collection: str, path: Path, position: int) -> str:
+    @staticmethod
+    def _id(record, collection: str, path: Path, position: int, run: _Pass) -> str:
         own = record.get("id") if isinstance(record, dict) else None
-        if isinstance(own, str) and own and own not in self._seen_ids:
+        if isinstance(own, str) and own and own not in run.seen_ids:
             pid = own
         else:
             pid = f"{collection}/{path.stem}/{position}"
-        self._seen_ids.add(pid)
+        run.seen_ids.add(pid)
         return pid
 
     def _load_structures(self) -> None:
@@ -206,29 +396,28 @@ class CorpusReader:
             if isinstance(fonts, list) and fonts and isinstance(fonts[0], dict) and fonts[0].get("font"):
                 self.structures[desc] = fonts[0]["font"]
 
-    def normalizer(self) -> Normalizer:
-        return Normalizer(self.structures)
-
-    def _flat(self, path: Path, collection: str, book: str, dynasty: str, shape: Callable) -> Iterator[Poem]:
-        """A file that is a list of poem records, each read by ``shape``."""
+    def _flat(self, path: Path, collection: str, rule: Rule, run: _Pass) -> Iterator[Poem]:
+        """A file that is a list of poem records, each read by the rule's shape."""
         records = self._records(path)
         if records is None:
             return
         bad = 0
         source = self.rel(path)
+        book = rule.book_of(path)
         for i, rec in enumerate(records):
+            run.records += 1
             try:
-                fields = shape(rec)
+                fields = rule.shape(rec, run.records)
             except _Shape:
                 bad += 1
                 continue
-            pid = self._id(rec, collection, path, i)
-            yield Poem(id=pid, collection=collection, book=book, dynasty=fields.pop("dynasty", None) or dynasty,
+            pid = self._id(rec, collection, path, i, run)
+            yield Poem(id=pid, collection=collection, book=book, dynasty=fields.pop("dynasty", None) or rule.dynasty,
                        source=source, position=i, **fields)
         if bad:
             self.warnings.skip(source, "unexpected record shape", bad)
 
-    def _authors(self, path: Path, dynasty: str, bio_keys=("desc", "description", "short_description")) -> None:
+    def _authors(self, path: Path, dynasty: str, run: _Pass, bio_keys=("desc", "description", "short_description")) -> None:
         records = self._records(path)
         if records is None:
             return
@@ -239,204 +428,26 @@ class CorpusReader:
                 bad += 1
                 continue
             bio = next((rec[k] for k in bio_keys if isinstance(rec.get(k), str) and rec[k]), "")
-            self.authors.append(Author(name=name, dynasty=dynasty, bio=bio, source=self.rel(path)))
+            run.authors.append(Author(name=name, dynasty=dynasty, bio=bio, source=self.rel(path)))
         if bad:
             self.warnings.skip(self.rel(path), "author records without a name", bad)
 
-    def _unknown(self, path: Path) -> None:
-        self.warnings.skip(self.rel(path), "not a file this reader knows")
-
-    # -- collections ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _shi(rec):
-        return {
-            "title": _get(rec, "title", required=False) or "",
-            "author": _get(rec, "author", required=False) or "",
-            "paragraphs": _strs(_get(rec, "paragraphs"), "paragraphs"),
-            "tags": [t for t in (rec.get("tags") or []) if isinstance(t, str)],
-        }
-
-    def read_quantangshi(self, folder: Path) -> Iterator[Poem]:
-        def key(p: Path):
-            m = re.search(r"\.(\d+)\.json$", p.name)
-            return (p.name.split(".")[1] if m else p.name, int(m.group(1)) if m else 0)
-
-        for path in sorted(folder.glob("*.json"), key=key):
-            name = path.name
-            if name.startswith("poet.tang."):
-                yield from self._flat(path, "quantangshi", "全唐诗", "唐", self._shi)
-            elif name.startswith("poet.song."):
-                yield from self._flat(path, "quantangshi", "全宋诗", "宋", self._shi)
-            elif name == "唐诗三百首.json":
-                yield from self._flat(path, "quantangshi", "唐诗三百首", "唐", self._shi)
-            elif name == "唐诗补录.json":
-                yield from self._flat(path, "quantangshi", "唐诗补录", "唐", self._shi)
-            elif name == "authors.tang.json":
-                self._authors(path, "唐")
-            elif name == "authors.song.json":
-                self._authors(path, "宋")
-            elif name == "表面结构字.json":
-                pass  # read up front: it maps structural descriptions to characters
-            else:
-                self._unknown(path)
-        # error/ holds the dataset's known-bad copies; it is not read on purpose.
-
-    @staticmethod
-    def _ci(rec):
-        rhythmic = _get(rec, "rhythmic", required=False)
-        return {
-            "title": _get(rec, "title", "rhythmic", required=False) or "",
-            "author": _get(rec, "author", required=False) or "",
-            "paragraphs": _strs(_get(rec, "paragraphs"), "paragraphs"),
-            "form": rhythmic,
-            "tags": [t for t in (rec.get("tags") or []) if isinstance(t, str)],
-        }
-
-    def read_songci(self, folder: Path) -> Iterator[Poem]:
-        def key(p: Path):
-            m = re.search(r"\.(\d+)\.json$", p.name)
-            return (0 if m else 1, int(m.group(1)) if m else 0, p.name)
-
-        for path in sorted(folder.glob("*.json"), key=key):
-            if path.name.startswith("ci.song."):
-                yield from self._flat(path, "songci", "全宋词", "宋", self._ci)
-            elif path.name == "宋词三百首.json":
-                yield from self._flat(path, "songci", "宋词三百首", "宋", self._ci)
-            elif path.name == "author.song.json":
-                self._authors(path, "宋")
-            else:
-                self._unknown(path)
-
-    def read_yuanqu(self, folder: Path) -> Iterator[Poem]:
-        def shape(rec):
-            out = self._shi(rec)
-            out["dynasty"] = "元"
-            return out
-
-        for path in sorted(folder.glob("*.json")):
-            yield from self._flat(path, "yuanqu", "元曲", "元", shape)
-
-    def read_shijing(self, folder: Path) -> Iterator[Poem]:
-        def shape(rec):
-            return {
-                "title": _get(rec, "title"),
-                "author": "",
-                "paragraphs": _strs(_get(rec, "content"), "content"),
-                "chapter": _get(rec, "chapter", required=False),
-                "section": _get(rec, "section", required=False),
-            }
-
-        for path in sorted(folder.glob("*.json")):
-            yield from self._flat(path, "shijing", "诗经", "先秦", shape)
-
-    def read_chuci(self, folder: Path) -> Iterator[Poem]:
-        def shape(rec):
-            return {
-                "title": _get(rec, "title"),
-                "author": _get(rec, "author", required=False) or "",
-                "paragraphs": _strs(_get(rec, "content"), "content"),
-                "section": _get(rec, "section", required=False),
-            }
-
-        for path in sorted(folder.glob("*.json")):
-            yield from self._flat(path, "chuci", "楚辞", "先秦", shape)
-
-    def read_wudaishici(self, folder: Path) -> Iterator[Poem]:
-        huajian = folder / "huajianji"
-        for path in sorted(huajian.glob("*.json")) if huajian.is_dir() else []:
-            if "preface" in path.name:
-                continue  # 花间集序: prose about the anthology, not a poem
-            yield from self._flat(path, "wudaishici", "花间集", "五代", self._ci)
-        nantang = folder / "nantang"
-        if nantang.is_dir():
-            for path in sorted(nantang.glob("*.json")):
-                if path.name == "poetrys.json":
-                    yield from self._flat(path, "wudaishici", "南唐二主词", "五代", self._ci)
-                elif path.name == "authors.json":
-                    self._authors(path, "五代")
-                elif path.name != "intro.json":
-                    self._unknown(path)
-
-    def read_caocaoshiji(self, folder: Path) -> Iterator[Poem]:
-        def shape(rec):
-            out = self._shi(rec)
-            out["author"] = out["author"] or "曹操"
-            return out
-
-        for path in sorted(folder.glob("*.json")):
-            yield from self._flat(path, "caocaoshiji", "曹操诗集", "汉", shape)
-
-    def read_nalanxingde(self, folder: Path) -> Iterator[Poem]:
-        def shape(rec):
-            return {
-                "title": _get(rec, "title", required=False) or "",
-                "author": _get(rec, "author", required=False) or "纳兰性德",
-                "paragraphs": _strs(_get(rec, "para", "paragraphs"), "para"),
-            }
-
-        for path in sorted(folder.glob("*.json")):
-            yield from self._flat(path, "nalanxingde", "纳兰性德诗集", "清", shape)
-
-    def read_shuimotangshi(self, folder: Path) -> Iterator[Poem]:
-        for path in sorted(folder.glob("*.json")):
-            yield from self._flat(path, "shuimotangshi", "水墨唐诗", "唐", self._shi)
-
-    def read_yudingquantangshi(self, folder: Path) -> Iterator[Poem]:
-        def shape(rec):
-            out = self._shi(rec)
-            out["section"] = rec.get("volume") if isinstance(rec.get("volume"), str) else None
-            return out
-
-        for path in sorted((folder / "json").glob("*.json")):
-            yield from self._flat(path, "yudingquantangshi", "御定全唐诗", "唐", shape)
-
-    def read_lunyu(self, folder: Path) -> Iterator[Poem]:
-        def shape(rec):
-            chapter = _get(rec, "chapter")
-            return {"title": chapter, "author": "", "chapter": chapter,
-                    "paragraphs": _strs(_get(rec, "paragraphs"), "paragraphs")}
-
-        for path in sorted(folder.glob("*.json")):
-            yield from self._flat(path, "lunyu", "论语", "先秦", shape)
-
-    def read_sishuwujing(self, folder: Path) -> Iterator[Poem]:
-        books = {"daxue": "大学", "zhongyong": "中庸", "mengzi": "孟子"}
-
-        def shape(rec):
-            chapter = _get(rec, "chapter")
-            return {"title": chapter, "author": "", "chapter": chapter,
-                    "paragraphs": _strs(_get(rec, "paragraphs"), "paragraphs")}
-
-        for path in sorted(folder.glob("*.json")):
-            yield from self._flat(path, "sishuwujing", books.get(path.stem, path.stem), "先秦", shape)
-
-    def read_youmengying(self, folder: Path) -> Iterator[Poem]:
-        counter = iter(range(1, 10**6))
-
-        def shape(rec):
-            return {"title": f"幽梦影 {next(counter)}", "author": "张潮",
-                    "paragraphs": _strs(_get(rec, "content"), "content")}
-
-        for path in sorted(folder.glob("*.json")):
-            yield from self._flat(path, "youmengying", "幽梦影", "清", shape)
-
-    def read_mengxue(self, folder: Path) -> Iterator[Poem]:
+    def _mengxue(self, path: Path, run: _Pass) -> Iterator[Poem]:
         """Primers: one object a book, poems nested under ``content`` one or two levels deep."""
-        for path in sorted(folder.glob("*.json")):
-            data = self._load(path)
-            if data is None:
-                continue
-            if not isinstance(data, dict) or not isinstance(data.get("title"), str):
-                self.warnings.skip(self.rel(path), "expected one object with a title")
-                continue
-            book = fold(data["title"])
-            default_author, default_dynasty = _split_author(data.get("author") or "")
-            dynasty = default_dynasty or (fold(data["tags"]) if isinstance(data.get("tags"), str) and len(data["tags"]) <= 4 and data["tags"] not in ("新版", "傳統版") else "")
-            state = {"position": 0, "bad": 0}
-            yield from self._mengxue_node(data, path, book, data["title"], default_author, dynasty, None, state, top=True)
-            if state["bad"]:
-                self.warnings.skip(self.rel(path), "unexpected record shape", state["bad"])
+        data = self._load(path)
+        if data is None:
+            return
+        if not isinstance(data, dict) or not isinstance(data.get("title"), str):
+            self.warnings.skip(self.rel(path), "expected one object with a title")
+            return
+        book = fold(data["title"])
+        default_author, default_dynasty = _split_author(data.get("author") or "")
+        tags = data.get("tags")
+        dynasty = default_dynasty or (fold(tags) if isinstance(tags, str) and len(tags) <= 4 and tags not in ("新版", "傳統版") else "")
+        state = {"position": 0, "bad": 0, "run": run}
+        yield from self._mengxue_node(data, path, book, data["title"], default_author, dynasty, None, state, top=True)
+        if state["bad"]:
+            self.warnings.skip(self.rel(path), "unexpected record shape", state["bad"])
 
     def _mengxue_node(self, node, path, book, title, author, dynasty, form, state, top=False) -> Iterator[Poem]:
         if not isinstance(node, dict):
@@ -463,7 +474,7 @@ class CorpusReader:
                 return
             i = state["position"]
             state["position"] += 1
-            yield Poem(id=self._id(node, "mengxue", path, i), collection="mengxue", book=book,
+            yield Poem(id=self._id(node, "mengxue", path, i, state["run"]), collection="mengxue", book=book,
                        dynasty=dynasty, title=str(title), author=author, paragraphs=paragraphs,
                        source=self.rel(path), position=i, form=form)
         content = node.get("content")
@@ -472,13 +483,6 @@ class CorpusReader:
                 yield from self._mengxue_node(child, path, book, title, author, dynasty, form, state)
         elif "paragraphs" not in node:
             state["bad"] += 1
-
-    # -- public --------------------------------------------------------------------------------
-
-    def poems(self) -> Iterator[Poem]:
-        """Every poem of every collection present, in a fixed order."""
-        for name in self.collections:
-            yield from getattr(self, f"read_{name}")(self.root / name)
 
 
 def poem_lines(poem: Poem, normalizer: Normalizer) -> list[Line]:

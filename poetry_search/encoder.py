@@ -12,7 +12,7 @@ or ``modelscope:ID``. Nothing else is ever put in a model's place.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +24,11 @@ POOLING = "mean(last_hidden_state, all tokens incl. [CLS]/[SEP]) then L2"
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_MODEL = "bert-base-chinese"
+DEFAULT_BATCH_SIZE = {"cpu": 256, "cuda": 512}  # lines per forward pass, for lines of average length
+# A pass takes up to this many times the batch size of short lines, and a token budget of
+# TOKENS_PER_LINE × batch size bounds it for long ones (equal-length groups need no padding).
+LINES_PER_PASS = 4
+TOKENS_PER_LINE = 16
 _HF_PATTERNS = ["*.json", "*.txt", "*.safetensors", "1_Pooling/*", "2_Normalize/*"]
 
 
@@ -50,14 +55,11 @@ def _how_to_get(spec: str) -> str:
 
 def fingerprint_folder(path: str | Path) -> str:
     """sha256 over every file's relative path and content: the identity of a model's files."""
+    from .fsutil import tree_digest
+
     root = Path(path)
-    h = hashlib.sha256()
-    for f in sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)):
-        h.update(f.relative_to(root).as_posix().encode())
-        with open(f, "rb") as fh:
-            h.update(hashlib.file_digest(fh, "sha256").digest() if hasattr(hashlib, "file_digest")
-                     else hashlib.sha256(fh.read()).digest())
-    return h.hexdigest()[:16]
+    return tree_digest(root, sorted(p for p in root.rglob("*") if p.is_file()
+                                    and not any(part.startswith(".") for part in p.relative_to(root).parts)))
 
 
 def _is_model_folder(p: Path) -> bool:
@@ -177,12 +179,8 @@ def load_sentence_transformer(resolved: ResolvedModel, device: str = "cpu"):
     """The sentence-transformers model for a resolved spec: saved ST models as they are, plain
     transformers models wrapped as Transformer → mean Pooling → Normalize."""
     st = require("sentence_transformers")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a CLI
-    hf_logging.set_verbosity_error()
     path = Path(resolved.path)
-    with warnings.catch_warnings():
+    with _quiet_transformers(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             if (path / "modules.json").exists():
@@ -202,6 +200,23 @@ def load_sentence_transformer(resolved: ResolvedModel, device: str = "cpu"):
             ) from None
     model.eval()
     return model, pooling
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """No weight-loading bar or load notices while a model loads; transformers' own settings (the
+    host program's) are put back afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
 
 
 def _use_eager_attention(model) -> None:
@@ -246,7 +261,7 @@ class Encoder:
         self.resolved = resolve_model(model)
         self.device = choose_device(device)
         self.precision = choose_precision(precision, self.device)
-        self.batch_size = batch_size or (512 if self.device == "cuda" else 256)
+        self.batch_size = batch_size or DEFAULT_BATCH_SIZE[self.device]
         if self.batch_size < 1:
             raise UsageProblem("--batch-size must be at least 1")
         self.model, self.pooling = load_sentence_transformer(self.resolved, self.device)
@@ -303,13 +318,13 @@ class Encoder:
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         order = np.argsort(lengths, kind="stable")
         # Equal-length groups need no padding; batch by a token budget so long lines get small batches.
-        budget = self.batch_size * 16
+        budget = self.batch_size * TOKENS_PER_LINE
         start = 0
         with torch.inference_mode():
             while start < len(order):
                 length = lengths[order[start]]
                 end = start
-                limit = max(1, min(self.batch_size * 4, budget // max(int(length), 1)))
+                limit = max(1, min(self.batch_size * LINES_PER_PASS, budget // max(int(length), 1)))
                 while end < len(order) and lengths[order[end]] == length and end - start < limit:
                     end += 1
                 rows = order[start:end]

@@ -6,13 +6,9 @@ from __future__ import annotations
 class PoetrySearchError(Exception):
     """Base class: a failure the user can fix; the message says how."""
 
-    exit_code = 1
-
 
 class UsageProblem(PoetrySearchError):
     """The caller asked for something that makes no sense (empty query, k < 1, unknown format)."""
-
-    exit_code = 2
 
 
 class CorpusError(PoetrySearchError):
@@ -43,12 +39,11 @@ class MissingDependencyError(PoetrySearchError):
     """An optional package needed for this operation is not installed."""
 
 
-def require(module: str, extra: str | None = None):
+def require(module: str):
     """Import a heavy or optional module, or raise an error that says what to install."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError as e:  # pragma: no cover - depends on the environment
-        hint = f"pip install 'poetry-search[{extra}]'" if extra else f"pip install {module.split('.')[0]}"
-        raise MissingDependencyError(f"{module} is not installed ({e}): {hint}") from None
+        raise MissingDependencyError(f"{module} is not installed ({e}): pip install {module.split('.')[0]}") from None

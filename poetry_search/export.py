@@ -1,4 +1,4 @@
-"""Bulk nearest neighbours, streamed to Parquet, JSONL or CSV.
+"""Writing bulk nearest neighbours (``neighbours.py``'s batches) to Parquet, JSONL or CSV.
 
 Rows are written batch by batch as FAISS returns them, into a temporary file beside the target
 that is renamed over it only when the export is complete: an interrupted export leaves no half
@@ -13,20 +13,38 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from . import fsutil
 from .errors import PoetrySearchError, UsageProblem
+from .neighbours import DEFAULT_BATCH_SIZE, NeighbourBatch, check_options
+
+if TYPE_CHECKING:
+    from .search import Index
 
 FORMATS = {".parquet": "parquet", ".jsonl": "jsonl", ".csv": "csv"}
-COLUMNS = ["query_id", "query_text", "rank", "neighbor_id", "neighbor_text", "score"]
-META = ["author", "title", "dynasty"]
+_NAMES = f"{', '.join(list(FORMATS)[:-1])} or {list(FORMATS)[-1]}"
 
 
 def format_for(path: str | Path) -> str:
+    """The format a file name asks for, by its extension."""
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise UsageProblem(f"unknown output format {suffix or '(no extension)'!r} for {path}: "
-                           f"name the file .parquet, .jsonl or .csv")
+        raise UsageProblem(f"unknown output format {suffix or '(no extension)'!r} for {path}: name the file {_NAMES}")
     return FORMATS[suffix]
+
+
+def check_out(out: str | Path) -> str:
+    """Refuse an output path that cannot be written (before any work); returns its format."""
+    out = Path(out)
+    fmt = format_for(out)
+    if out.is_dir():
+        raise UsageProblem(f"{out} is a folder: pass a file name ending in {_NAMES}")
+    if not out.parent.exists():
+        raise UsageProblem(f"the folder {out.parent} does not exist: create it or pass another --out")
+    if not os.access(out.parent, os.W_OK):
+        raise UsageProblem(f"cannot write in {out.parent} (permission denied): pass another --out")
+    return fmt
 
 
 def read_queries(source: str) -> list[str]:
@@ -58,29 +76,24 @@ def read_queries(source: str) -> list[str]:
 
 
 class _Writer:
-    def __init__(self, path: Path, fmt: str, with_meta: bool):
+    def __init__(self, path: Path, fmt: str, schema):
         self.fmt, self.path = fmt, path
-        self.columns = COLUMNS + ([f"query_{m}" for m in META] + [f"neighbor_{m}" for m in META] if with_meta else [])
+        self.columns = schema.names
         if fmt == "parquet":
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            types = {"query_id": pa.int64(), "rank": pa.int32(), "neighbor_id": pa.int64(), "score": pa.float32()}
-            self.schema = pa.schema([(c, types.get(c, pa.string())) for c in self.columns])
-            self.pa = pa
-            self.writer = pq.ParquetWriter(str(path), self.schema, compression="zstd")
+            self.writer = pq.ParquetWriter(str(path), schema, compression="zstd")
         else:
             self.fh = open(path, "w", encoding="utf-8", newline="")
             if fmt == "csv":
                 self.csv = csv.writer(self.fh)
                 self.csv.writerow(self.columns)
 
-    def write(self, batch: dict) -> None:
+    def write(self, batch: NeighbourBatch) -> None:
         if self.fmt == "parquet":
-            self.writer.write_table(self.pa.table({c: batch[c] for c in self.columns}, schema=self.schema))
+            self.writer.write_batch(batch.rows)
             return
-        cols = [batch[c] for c in self.columns]
-        cols = [c.to_pylist() if hasattr(c, "to_pylist") else c.tolist() if hasattr(c, "tolist") else c for c in cols]
+        cols = [batch.rows.column(c).to_pylist() for c in self.columns]
         score_i = self.columns.index("score")
         # float32 → shortest decimal that reads back to the same float32
         cols[score_i] = [float(f"{x:.7g}") for x in cols[score_i]]
@@ -94,59 +107,34 @@ class _Writer:
         if self.fmt == "parquet":
             self.writer.close()
         else:
-            self.fh.flush()
-            os.fsync(self.fh.fileno())
+            fsutil.fsync_file(self.fh)
             self.fh.close()
 
 
-def _with_meta(index, batch: dict) -> dict:
-    """Add author/title/dynasty of both sides' first occurrence (``take`` from cached columns)."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    for side, key in (("query", "_query_text_id"), ("neighbor", "neighbor_id")):
-        ids = np.asarray(batch[key], dtype=np.int64)
-        valid = ids >= 0  # an external query that is not a corpus line has no metadata
-        for m in META:
-            values = index.column(m).take(np.where(valid, ids, 0))
-            if not valid.all():
-                values = pc.if_else(pa.array(valid), values, pa.nulls(len(ids), pa.string()))
-            batch[f"{side}_{m}"] = values
-    return batch
-
-
-def export_neighbours(index, out: str | Path, k: int = 10, exclude: str = "self", min_score: float | None = None,
-                      queries: Sequence[str] | None = None, batch_size: int = 1024, with_meta: bool = False,
+def export_neighbours(index: "Index", out: str | Path, k: int = 10, exclude: str = "self", min_score: float | None = None,
+                      queries: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE, with_meta: bool = False,
                       progress: Callable[[int, int], None] | None = None) -> dict:
     """Write the k nearest neighbours of every line (or of ``queries``) to ``out``; returns counts."""
+    from .neighbours import schema
+
     out = Path(out)
-    fmt = format_for(out)
-    if batch_size < 1:
-        raise UsageProblem("--batch-size must be at least 1")
-    if out.is_dir():
-        raise UsageProblem(f"{out} is a folder: pass a file name ending in .parquet, .jsonl or .csv")
-    if not out.parent.exists():
-        raise UsageProblem(f"the folder {out.parent} does not exist: create it or pass another --out")
-    if not os.access(out.parent, os.W_OK):
-        raise UsageProblem(f"cannot write in {out.parent} (permission denied): pass another --out")
-    batches: Iterator[dict] = index.neighbours(k=k, exclude=exclude, min_score=min_score, queries=queries,
-                                               batch_size=batch_size)
+    fmt = check_out(out)
+    check_options(k, exclude, min_score, batch_size)
+    batches: Iterator[NeighbourBatch] = index.neighbours(k=k, exclude=exclude, min_score=min_score, queries=queries,
+                                                         batch_size=batch_size, with_meta=with_meta)
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     rows = queries_done = 0
     writer = None
     try:
-        first = next(batches)  # validation errors surface before anything is created
-        writer = _Writer(tmp, fmt, with_meta)
+        first = next(batches)  # errors of the queries surface before anything is created
+        writer = _Writer(tmp, fmt, schema(with_meta))
         batch = first
         while batch is not None:
-            if with_meta:
-                batch = _with_meta(index, batch)
             writer.write(batch)
-            rows += len(batch["rank"])
-            queries_done += batch["_queries"]
+            rows += len(batch)
+            queries_done += batch.queries
             if progress:
-                progress(batch["_queries"], len(batch["rank"]))
+                progress(batch.queries, len(batch))
             batch = next(batches, None)
         writer.close()
         writer = None

@@ -9,11 +9,7 @@ what is missing.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import datetime
-import errno
-import hashlib
 import json
 import logging
 import os
@@ -21,19 +17,18 @@ import shutil
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, vectors
+from . import __version__, fsutil, vectors
 from .cache import EmbeddingCache, cache_key
-from .corpus import COLLECTIONS, CorpusReader, poem_lines
+from .corpus import DEFAULT_CORPUS, CorpusReader, poem_lines
 from .encoder import DEFAULT_MODEL, Encoder
 from .errors import BuildError, CorpusError, PoetrySearchError, UsageProblem
 from .normalize import NORMALIZE_VERSION, fold
-from .store import DB_NAME, SCHEMA_VERSION, Store
+from .store import DB_NAME, DEFAULT_INDEX, SCHEMA_VERSION, Store
 
 log = logging.getLogger("poetry_search")
 CHUNK = 4096  # texts per cache lookup and per encoder call
@@ -65,60 +60,15 @@ def _progress(enabled: bool, total: int, desc: str, unit: str = "line"):
                 dynamic_ncols=True, mininterval=0.5, smoothing=0.1)
 
 
-# -- the swap --------------------------------------------------------------------------------
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically exchange two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    AT_FDCWD, RENAME_EXCHANGE = -100, 2
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
-        return True
-    if ctypes.get_errno() in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP if hasattr(errno, "ENOTSUP") else errno.EINVAL):
-        return False
-    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(a))
-
-
-def swap_in(built: Path, target: Path) -> None:
-    """Put ``built`` at ``target``; the old index (if any) is removed only after the swap."""
-    if not target.exists():
-        os.rename(built, target)
-        return
-    if _exchange(built, target):
-        shutil.rmtree(built, ignore_errors=True)  # ``built`` now holds the old index
-        return
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    os.rename(target, old)
-    os.rename(built, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+# -- the target ------------------------------------------------------------------------------
 
 
 def clean_stale(target: Path) -> list[Path]:
     """Remove temporary folders left by killed builds of ``target`` (their process is gone)."""
     removed = []
     for p in target.parent.glob(f".{target.name}.*-*"):
-        kind, _, pid = p.name.rpartition("-")
-        if not pid.isdigit() or not (kind.endswith(".building") or kind.endswith(".old")):
-            continue
-        if int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            shutil.rmtree(p, ignore_errors=True)
+        kind = p.name.rpartition("-")[0]
+        if (kind.endswith(".building") or kind.endswith(".old")) and fsutil.remove_if_orphaned(p):
             removed.append(p)
     return removed
 
@@ -137,14 +87,7 @@ def _check_target(target: Path) -> None:
 
 
 def corpus_fingerprint(root: Path, collections: list[str]) -> str:
-    h = hashlib.sha256()
-    for name in collections:
-        for f in sorted((root / name).rglob("*.json")):
-            h.update(f.relative_to(root).as_posix().encode())
-            with open(f, "rb") as fh:
-                h.update(hashlib.file_digest(fh, "sha256").digest() if hasattr(hashlib, "file_digest")
-                         else hashlib.sha256(fh.read()).digest())
-    return h.hexdigest()[:16]
+    return fsutil.tree_digest(root, [f for name in collections for f in sorted((root / name).rglob("*.json"))])
 
 
 def load_corpus(reader: CorpusReader, store: Store, progress: bool) -> dict[str, int]:
@@ -276,45 +219,20 @@ def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, ind
     vec.finish(folder)
     quality: dict = {"exact": vec.exact_type}
     if not vec.exact_type:
-        quality.update(_tune(vec, q_vecs, best_i, k))
+        quality.update(vec.tune(q_vecs, best_i, k, RECALL_TARGET))
     return vec, kind, quality
-
-
-def _recall(vec, queries, truth, k) -> float:
-    _, got = vec.search(queries, k)
-    return float(np.mean([len(set(g) & set(t)) / k for g, t in zip(got, truth)]))
-
-
-def _tune(vec, queries, truth, k) -> dict:
-    sub = vec.inner
-    if hasattr(sub, "hnsw"):
-        name, values = "ef", [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024]
-    elif hasattr(sub, "nprobe"):
-        name, values = "nprobe", sorted({v for v in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512] if v <= sub.nlist} | {sub.nlist})
-    else:
-        return {"recall_at_10": _recall(vec, queries, truth, k), "recall_sample": len(queries)}
-    tried = {}
-    for v in values:
-        vec.set_depth(**{name: v})
-        tried[v] = _recall(vec, queries, truth, k)
-        if tried[v] >= RECALL_TARGET:
-            break
-    chosen = next((v for v in tried if tried[v] >= RECALL_TARGET), max(tried, key=tried.get))
-    vec.set_depth(**{name: chosen})
-    return {"recall_at_10": tried[chosen], "recall_sample": len(queries), name: chosen,
-            "recall_by_" + name: {str(v): round(r, 4) for v, r in tried.items()}}
 
 
 # -- the build -------------------------------------------------------------------------------
 
 
-def build_index(corpus: str | Path = "data/sample", index_dir: str | Path = "index", model: str = DEFAULT_MODEL, *,
+def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEFAULT_INDEX, model: str = DEFAULT_MODEL, *,
                 precision: str = "auto", device: str = "auto", batch_size: int | None = None,
                 index_type: str = "auto", cache_dir: str | Path | None = None, strict: bool = False,
-                progress: bool = False, echo: Callable[[str], None] | None = None) -> BuildReport:
+                progress: bool = False) -> BuildReport:
     """Build (or rebuild) the index at ``index_dir`` from ``corpus`` with ``model``."""
     t0 = time.perf_counter()
-    say = echo or log.info
+    say = log.info
     target = Path(index_dir)
     _check_target(target)
     reader = CorpusReader(corpus, strict=strict, echo=lambda m: log.warning(m.removeprefix("warning: ")))
@@ -365,8 +283,8 @@ def build_index(corpus: str | Path = "data/sample", index_dir: str | Path = "ind
         store.commit()
         store.close()
         vec.save(tmp)
-        _fsync_tree(tmp)
-        swap_in(tmp, target)
+        fsutil.fsync_tree(tmp)
+        fsutil.swap_in(tmp, target)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, (PoetrySearchError, KeyboardInterrupt)):
@@ -381,15 +299,4 @@ def build_index(corpus: str | Path = "data/sample", index_dir: str | Path = "ind
                        time.perf_counter() - t0, encode_seconds, manifest)
 
 
-def _fsync_tree(folder: Path) -> None:
-    for f in folder.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-__all__ = ["build_index", "BuildReport", "COLLECTIONS"]
+__all__ = ["build_index", "BuildReport"]

@@ -114,7 +114,3 @@ class Normalizer:
             if text:
                 out.append(Segment(original, text))
         return out
-
-    def query(self, raw: str) -> str:
-        """A query is normalised exactly like a corpus line, punctuation inside it dropped."""
-        return self.text(raw)

@@ -1,4 +1,5 @@
-"""The query side: open an index, check it, search it (pre-filtered), and bulk nearest neighbours.
+"""The query side: open an index, check it, and search it (pre-filtered). Bulk nearest neighbours
+live in ``neighbours.py``; ``Index.neighbours`` hands over to it.
 
     index = Index.open("index")
     hits = index.search("大梦谁先觉", k=10, author="李白")
@@ -7,20 +8,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import vectors
+from . import __version__, vectors
 from .errors import IndexDamagedError, IndexNotFoundError, ModelMismatchError, UsageProblem
+from .neighbours import DEFAULT_BATCH_SIZE, NeighbourBatch, Neighbours
 from .normalize import Normalizer, fold
-from .store import DB_NAME, Store
+from .store import DB_NAME, DEFAULT_INDEX, SCHEMA_VERSION, Store
+
+if TYPE_CHECKING:
+    from .encoder import Encoder
 
 log = logging.getLogger("poetry_search")
-EXCLUDES = ("self", "poem", "author", "none")
-ANONYMOUS = {"", None, "佚名", "无名氏", "阙名", "不详"}
 # A filtered search on an approximate index scans the allowed vectors exactly when there are at
 # most this many: cheaper than a graph walk that must skip most nodes, and it never comes up short.
 EXACT_SUBSET_LIMIT = 50_000
@@ -60,6 +64,76 @@ class Hit:
         return asdict(self)
 
 
+def check_k(k: int) -> None:
+    """Refuse a result count below one."""
+    if k < 1:
+        raise UsageProblem("-k must be at least 1")
+
+
+class QueryEncoder:
+    """Queries → vectors, the same way for search, similarity and bulk neighbours: normalised
+    like corpus lines (with the index's glyph map when there is one), then encoded."""
+
+    def __init__(self, normalizer: Normalizer, load_encoder: Callable[[], "Encoder"]):
+        self.normalizer = normalizer
+        self._load = load_encoder
+        self._encoder = None
+
+    @classmethod
+    def for_model(cls, model: str, precision: str = "auto", device: str = "auto") -> "QueryEncoder":
+        """A model used directly, with the precision and device an index build would choose. There
+        is no glyph map without an index (the map comes from the corpus)."""
+        from .encoder import Encoder
+
+        return cls(Normalizer(), lambda: Encoder(model, device=device, precision=precision))
+
+    @property
+    def encoder(self) -> "Encoder":
+        if self._encoder is None:
+            self._encoder = self._load()
+        return self._encoder
+
+    def normalize(self, text: str) -> str:
+        """The embedded form of a query; UsageProblem if nothing is left to search."""
+        if text is None or not text.strip():
+            raise UsageProblem("the query is empty: pass a line of poetry, e.g. poetry-search query 大梦谁先觉")
+        normed = self.normalizer.text(text)
+        if not normed:
+            raise UsageProblem(f"the query {text!r} has nothing to search once punctuation is removed: pass some characters")
+        return normed
+
+    def encode(self, normed: Sequence[str]) -> np.ndarray:
+        """Encode normalised texts, warning about any the model truncates."""
+        enc = self.encoder
+        for i in enc.too_long(normed):
+            log.warning(f"query {i + 1} is longer than the model's {enc.max_length} tokens and was truncated")
+        return enc.encode(normed)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        normed = [self.normalize(t) for t in texts]  # every text is checked before any is encoded
+        return self.encode(normed)
+
+    def similarity(self, texts: Sequence[str]) -> np.ndarray:
+        """The cosine matrix of ``texts``."""
+        v = self.embed(texts)
+        return v @ v.T
+
+
+def similarity(texts: Sequence[str], index: str | Path | None = None, model: str | None = None) -> np.ndarray:
+    """The cosine matrix of ``texts``: with ``model`` used directly, or with the model of the index
+    at ``index`` (default: ``DEFAULT_INDEX``). Both normalise and encode like a query."""
+    if len(texts) < 2:
+        raise UsageProblem("give at least two texts to compare")
+    if index is not None and model:
+        raise UsageProblem("pass --index or --model, not both")
+    if model:
+        return QueryEncoder.for_model(model).similarity(texts)
+    if index is None and not Path(DEFAULT_INDEX).exists():
+        raise UsageProblem(f"no index at {DEFAULT_INDEX}/ to take the model from: pass --model M (e.g. --model bert-base-chinese) "
+                           "or --index PATH, or build one with `make index`")
+    return Index.open(index or DEFAULT_INDEX).similarity(texts)
+
+
 class Index:
     """An index on disk: SQLite metadata, FAISS vectors, and the manifest that ties them."""
 
@@ -69,12 +143,11 @@ class Index:
         self.vectors = vecs
         self.manifest = manifest
         self.normalizer = Normalizer(store.glyphs())
-        self._encoder = None
-        self._exclusion = None
-        self._columns: dict = {}
+        self.queries = QueryEncoder(self.normalizer, self._load_encoder)
+        self._bulk = None
 
     @classmethod
-    def open(cls, path: str | Path = "index", ef: int | None = None, nprobe: int | None = None) -> "Index":
+    def open(cls, path: str | Path = DEFAULT_INDEX, ef: int | None = None, nprobe: int | None = None) -> "Index":
         """Open and check an index; ``ef``/``nprobe`` override the search depth chosen at build time."""
         p = Path(path)
         if not p.exists() or (p.is_dir() and not any(p.iterdir())):
@@ -87,6 +160,10 @@ class Index:
         manifest = store.manifest()
         if not manifest.get("counts"):
             raise IndexDamagedError(f"{p / DB_NAME} has no manifest (an unfinished build?): rebuild the index with `poetry-search index`")
+        if manifest.get("schema_version") != SCHEMA_VERSION:
+            raise IndexDamagedError(
+                f"the index at {p} has schema version {manifest.get('schema_version')}, and this poetry-search "
+                f"{__version__} reads version {SCHEMA_VERSION}: rebuild it with `poetry-search index --index {p}`")
         index = vectors.Vectors.load(p)
         n_texts = store.count("texts")
         expected = manifest["counts"].get("texts")
@@ -120,37 +197,33 @@ class Index:
 
     @property
     def encoder(self):
-        if self._encoder is None:
-            from .encoder import Encoder
+        """The index's own model, loaded on first use; refused if its files changed since the build."""
+        return self.queries.encoder
 
-            m = self.manifest
-            spec = m["model"]
-            enc = Encoder(spec, device="auto", precision=m.get("precision", "fp32"))
-            if enc.resolved.fingerprint != m.get("model_fingerprint"):
-                raise ModelMismatchError(
-                    f"the files of model {spec} changed since the index at {self.path} was built "
-                    f"(fingerprint {enc.resolved.fingerprint}, index has {m.get('model_fingerprint')}): "
-                    f"rebuild it with `poetry-search index --model {spec}`")
-            self._encoder = enc
-        return self._encoder
+    def _load_encoder(self):
+        from .encoder import Encoder
+
+        m = self.manifest
+        spec = m["model"]
+        enc = Encoder(spec, device="auto", precision=m.get("precision", "fp32"))
+        if enc.resolved.fingerprint != m.get("model_fingerprint"):
+            raise ModelMismatchError(
+                f"the files of model {spec} changed since the index at {self.path} was built "
+                f"(fingerprint {enc.resolved.fingerprint}, index has {m.get('model_fingerprint')}): "
+                f"rebuild it with `poetry-search index --model {spec}`")
+        return enc
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Normalise and encode query texts exactly like corpus lines."""
-        return self._encode([self.normalize_query(t) for t in texts])
+        return self.queries.embed(texts)
 
-    def _encode(self, normed: Sequence[str]) -> np.ndarray:
-        enc = self.encoder
-        for i in enc.too_long(normed):
-            log.warning(f"query {i + 1} is longer than the model's {enc.max_length} tokens and was truncated")
-        return enc.encode(normed)
+    def encode_normalized(self, normed: Sequence[str]) -> np.ndarray:
+        """Encode texts already normalised by ``normalize_query``."""
+        return self.queries.encode(normed)
 
     def normalize_query(self, text: str) -> str:
-        if text is None or not text.strip():
-            raise UsageProblem("the query is empty: pass a line of poetry, e.g. poetry-search query 大梦谁先觉")
-        normed = self.normalizer.query(text)
-        if not normed:
-            raise UsageProblem(f"the query {text!r} has nothing to search once punctuation is removed: pass some characters")
-        return normed
+        """The embedded form of a query; UsageProblem if nothing is left to search."""
+        return self.queries.normalize(text)
 
     # -- search --------------------------------------------------------------------------------
 
@@ -169,8 +242,7 @@ class Index:
     def search_batch(self, texts: Sequence[str], k: int = 10, author: str | None = None, dynasty: str | None = None,
                      collection: str | None = None) -> list[list[Hit]]:
         """``search`` for many queries, encoded and searched in batches."""
-        if k < 1:
-            raise UsageProblem("-k must be at least 1")
+        check_k(k)
         normed = [self.normalize_query(t) for t in texts]  # bad queries fail before any work
         allowed = self.allowed_ids(author, dynasty, collection)
         if allowed is not None and allowed.size == 0:
@@ -179,7 +251,7 @@ class Index:
             return [[] for _ in texts]
         if not texts:
             return []
-        q = self._encode(normed)
+        q = self.encode_normalized(normed)
         scores, ids = self._search_vectors(q, k, allowed)
         meta = self.store.hits_metadata(sorted({int(i) for i in ids.ravel() if i >= 0}), author=fold(author) or None,
                                         dynasty=fold_dynasty(dynasty), collection=fold(collection) or None)
@@ -213,162 +285,23 @@ class Index:
 
     def similarity(self, texts: Sequence[str]) -> np.ndarray:
         """The cosine matrix of ``texts`` with this index's model."""
-        v = self.embed(texts)
-        return v @ v.T
+        return self.queries.similarity(texts)
 
     # -- bulk nearest neighbours ---------------------------------------------------------------
 
-    def _exclusion_data(self):
-        """Per text: its poems and authors (as integer codes), for --exclude poem|author."""
-        if self._exclusion is None:
-            rows = self.store.conn.execute(
-                "SELECT lines.text_id, poems.rowid, poems.author_norm FROM lines JOIN poems ON poems.id = lines.poem_id "
-                "ORDER BY lines.text_id").fetchall()
-            authors: dict[str, int] = {}
-            n = len(self)
-            text_ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-            poems = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-            # no author (诗经, 论语) or an anonymous one is nobody in particular: never "the same author"
-            auth = np.fromiter(((authors.setdefault(r[2], len(authors)) if r[2] not in ANONYMOUS else -1 - i)
-                                for i, r in enumerate(rows)), np.int64, len(rows))
-            ptr = np.zeros(n + 1, np.int64)
-            np.add.at(ptr, text_ids + 1, 1)
-            ptr = np.cumsum(ptr)
-            self._exclusion = (ptr, poems, auth)
-        return self._exclusion
-
-    def _conflicts(self, qids: np.ndarray, nbrs: np.ndarray, exclude: str) -> np.ndarray:
-        """Boolean mask of neighbours to drop for each query (rows) under ``exclude``."""
-        mask = nbrs < 0
-        if exclude == "none":
-            return mask
-        mask |= nbrs == qids[:, None]
-        if exclude == "self":
-            return mask
-        ptr, poems, auth = self._exclusion_data()
-        codes = poems if exclude == "poem" else auth
-        pr, pc = np.nonzero(~mask & (qids >= 0)[:, None])  # the pairs still to check
-        if pr.size:
-            a, b = qids[pr], nbrs[pr, pc]
-            base = int(codes.min())
-            span = int(codes.max()) - base + 1
-            # every (pair, code) of each side, as one int64 key; a pair conflicts if a key is shared
-            keys_a = self._pair_codes(a, ptr, codes, base, span)
-            keys_b = self._pair_codes(b, ptr, codes, base, span)
-            shared = np.unique(np.intersect1d(keys_a, keys_b) // span)
-            mask[pr[shared], pc[shared]] = True
-        return mask
-
-    @staticmethod
-    def _pair_codes(ids, ptr, codes, base, span):
-        count = ptr[ids + 1] - ptr[ids]
-        pair = np.repeat(np.arange(len(ids), dtype=np.int64), count)
-        start = np.repeat(ptr[ids], count)
-        offset = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
-        return pair * span + (codes[start + offset] - base)
+    @property
+    def bulk(self) -> Neighbours:
+        """The bulk-neighbours engine of this index, made once (it caches what it reads)."""
+        if self._bulk is None:
+            self._bulk = Neighbours(self)
+        return self._bulk
 
     def neighbours(self, k: int = 10, exclude: str = "self", min_score: float | None = None,
-                   queries: Sequence[str] | None = None, batch_size: int = 1024) -> Iterator[dict]:
-        """Every line's (or every query's) k nearest lines, as column batches:
-        ``query_id, query_text, rank, neighbor_id, neighbor_text, score`` (plus ``_queries``, the
-        number of queries in the batch, and ``_query_text_id``, each row's query as a ``texts.id`` or -1).
-
-        Exclusion never shrinks a result: rows that lose neighbours to it are searched again deeper.
-        """
-        if k < 1:
-            raise UsageProblem("-k must be at least 1")
-        if exclude not in EXCLUDES:
-            raise UsageProblem(f"unknown --exclude {exclude!r}: use one of {', '.join(EXCLUDES)}")
-        if min_score is not None and not -1.0 <= min_score <= 1.0:
-            raise UsageProblem("--min-score must be a cosine between -1 and 1")
-        n = len(self)
-        margin = {"none": 0, "self": 1, "poem": 16, "author": 32}[exclude]
-        texts_table = self.store.conn
-        if queries is None:
-            total = n
-        else:
-            queries = list(queries)
-            total = len(queries)
-            if not total:
-                raise UsageProblem("the queries file holds no queries")
-            normed = [self.normalize_query(t) for t in queries]
-        for s in range(0, total, batch_size):
-            if queries is None:
-                qids = np.arange(s, min(total, s + batch_size), dtype=np.int64)
-                qvec = self.vectors.rows(int(s), len(qids))
-                qtext = None  # corpus lines: their text comes from the text column
-                out_qid = qids
-            else:
-                batch = normed[s:s + batch_size]
-                qvec = self._encode(batch)
-                known = dict(texts_table.execute(
-                    f"SELECT text, id FROM texts WHERE text IN ({','.join('?' * len(batch))})", batch).fetchall())
-                qids = np.array([known.get(t, -1) for t in batch], dtype=np.int64)
-                qtext = batch
-                out_qid = np.arange(s + 1, s + 1 + len(batch), dtype=np.int64)
-            scores, nbrs = self._neighbours_batch(qvec, qids, k, exclude, margin, n)
-            yield self._rows(out_qid, qids, qtext, scores, nbrs, min_score)
-
-    def _neighbours_batch(self, qvec, qids, k, exclude, margin, n):
-        depth = min(n, k + margin)
-        out_s = np.full((len(qids), k), -np.inf, np.float32)
-        out_i = np.full((len(qids), k), -1, np.int64)
-        todo = np.arange(len(qids))
-        while todo.size:
-            scores, nbrs = self.vectors.search(qvec[todo], depth)
-            drop = self._conflicts(qids[todo], nbrs, exclude)
-            keep_n = (~drop).sum(axis=1)
-            order = np.argsort(drop, axis=1, kind="stable")  # kept neighbours first, rank order kept
-            s_sorted = np.take_along_axis(scores, order, 1)
-            i_sorted = np.take_along_axis(nbrs, order, 1)
-            w = min(k, depth)
-            valid = np.arange(w)[None, :] < keep_n[:, None]
-            out_s[todo, :w] = np.where(valid, s_sorted[:, :w], -np.inf)
-            out_i[todo, :w] = np.where(valid, i_sorted[:, :w], -1)
-            short = (keep_n < k) & (depth < n)
-            todo = todo[short]
-            depth = min(n, depth * 4)
-        return out_s, out_i
-
-    def column(self, name: str):
-        """A pyarrow array indexed by ``texts.id``: ``text``, or ``author``/``title``/``dynasty`` of the
-        first occurrence. Read from SQLite once, in id order; bulk neighbours ``take`` from it."""
-        if name not in self._columns:
-            import pyarrow as pa
-
-            if name == "text":
-                sql = "SELECT text FROM texts ORDER BY id"
-            else:
-                col = {"author": "p.author", "title": "p.title", "dynasty": "p.dynasty"}[name]
-                sql = (f"SELECT {col} FROM texts JOIN lines ON lines.id = texts.first_line_id "
-                       f"JOIN poems p ON p.id = lines.poem_id ORDER BY texts.id")
-            cur = self.store.conn.execute(sql)
-            parts = []
-            while rows := cur.fetchmany(200_000):
-                parts.append(pa.array([r[0] for r in rows], pa.string()))
-            arr = pa.concat_arrays(parts) if parts else pa.array([], pa.string())
-            if len(arr) != len(self):
-                raise IndexDamagedError(f"{self.path}: {len(arr)} rows of {name} for {len(self)} vectors: rebuild the index")
-            self._columns[name] = arr
-        return self._columns[name]
-
-    def _rows(self, out_qids, qids, qtext, scores, nbrs, min_score) -> dict:
-        keep = nbrs >= 0
-        if min_score is not None:
-            keep &= scores >= np.float32(min_score)
-        r, c = np.nonzero(keep)
-        nb = nbrs[r, c]
-        texts = self.column("text")
-        return {
-            "_queries": len(qids),
-            "_query_text_id": qids[r],
-            "query_id": out_qids[r].astype(np.int64),
-            "query_text": texts.take(qids[r]) if qtext is None else [qtext[i] for i in r],
-            "rank": (c + 1).astype(np.int32),
-            "neighbor_id": nb.astype(np.int64),
-            "neighbor_text": texts.take(nb),
-            "score": scores[r, c].astype(np.float32),
-        }
+                   queries: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                   with_meta: bool = False) -> Iterator[NeighbourBatch]:
+        """Every line's (or every query's) k nearest lines, batch by batch (``Neighbours.batches``)."""
+        return self.bulk.batches(k=k, exclude=exclude, min_score=min_score, queries=queries,
+                                 batch_size=batch_size, with_meta=with_meta)
 
     def info(self) -> dict:
         return {**self.manifest, "index": str(self.path), "database": str(self.path / DB_NAME),

@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from .errors import IndexDamagedError
 
 DB_NAME = "poetry.db"
+DEFAULT_INDEX = "index"  # the index folder commands and Index.open use unless told otherwise
 SCHEMA_VERSION = 1
+# Columns of a line's first occurrence that bulk neighbours can add (export --with-meta).
+FIRST_OCCURRENCE_COLUMNS = ("author", "title", "dynasty")
+LOOKUP_CHUNK = 500  # ids or texts per ``IN (…)`` lookup: well under SQLite's parameter limit
+FETCH_ROWS = 200_000  # rows per fetch when reading a whole column
 
 
 def _migrations():
@@ -168,8 +173,8 @@ class Store:
         if not ids:
             return out
         filtered = bool(author or dynasty or collection)
-        for chunk_start in range(0, len(ids), 500):
-            chunk = list(ids[chunk_start:chunk_start + 500])
+        for chunk_start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = list(ids[chunk_start:chunk_start + LOOKUP_CHUNK])
             marks = ",".join("?" * len(chunk))
             if filtered:
                 where, params = self._filters(author, dynasty, collection)
@@ -192,3 +197,42 @@ class Store:
                     "line_position": row[5],
                 }
         return out
+
+    def ids_of_texts(self, texts: Sequence[str]) -> dict[str, int]:
+        """``texts.id`` of each of ``texts`` that is a corpus line (normalised); others are absent."""
+        out: dict[str, int] = {}
+        unique = list(dict.fromkeys(texts))
+        for s in range(0, len(unique), LOOKUP_CHUNK):
+            chunk = unique[s:s + LOOKUP_CHUNK]
+            out.update(self.conn.execute(f"SELECT text, id FROM texts WHERE text IN ({','.join('?' * len(chunk))})", chunk))
+        return out
+
+    def line_owners(self) -> Iterator[list[tuple[int, int, str]]]:
+        """Every line as (text id, poem rowid, folded author), ordered by text id, in chunks: who a
+        line belongs to, for ``--exclude poem|author``."""
+        cur = self.conn.execute("SELECT lines.text_id, poems.rowid, poems.author_norm FROM lines "
+                                "JOIN poems ON poems.id = lines.poem_id ORDER BY lines.text_id")
+        while rows := cur.fetchmany(FETCH_ROWS):
+            yield rows
+
+    def text_column(self, name: str = "text"):
+        """A pyarrow string array indexed by ``texts.id``: ``text``, or one of
+        FIRST_OCCURRENCE_COLUMNS of the line's first occurrence. Read in id order, in chunks."""
+        import pyarrow as pa
+
+        if name == "text":
+            sql = "SELECT text FROM texts ORDER BY id"
+        elif name in FIRST_OCCURRENCE_COLUMNS:
+            sql = (f"SELECT p.{name} FROM texts JOIN lines ON lines.id = texts.first_line_id "
+                   f"JOIN poems p ON p.id = lines.poem_id ORDER BY texts.id")
+        else:
+            raise ValueError(f"no column {name!r}: use text or one of {', '.join(FIRST_OCCURRENCE_COLUMNS)}")
+        cur = self.conn.execute(sql)
+        parts = []
+        while rows := cur.fetchmany(FETCH_ROWS):
+            parts.append(pa.array([r[0] for r in rows], pa.string()))
+        arr = pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+        n = self.count("texts")
+        if len(arr) != n:
+            raise IndexDamagedError(f"{self.path}: {len(arr)} rows of {name} for {n} texts: rebuild the index")
+        return arr

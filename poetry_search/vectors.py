@@ -34,6 +34,9 @@ FLAT_LIMIT = 200_000
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 HNSW_M = 32
 RERANK_MIN = 50  # candidates an approximate search re-ranks exactly, at least
+# Search depths build-time tuning tries, smallest first: it keeps the first that reaches the target.
+EF_STEPS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)
+NPROBE_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 def _faiss():
@@ -60,6 +63,17 @@ def factory_string(kind: str, n: int) -> str:
     return kind
 
 
+def _kind_of(faiss, inner) -> str:
+    """What decides search depth and parameters: 'flat', 'hnsw' (efSearch), 'ivf' (nprobe) or 'other'."""
+    if isinstance(inner, faiss.IndexFlat):
+        return "flat"
+    if hasattr(inner, "hnsw"):
+        return "hnsw"
+    if hasattr(inner, "nprobe"):
+        return "ivf"
+    return "other"
+
+
 def new_faiss_index(kind: str, dimension: int, n: int):
     """An empty IndexIDMap2 of the given type (it may still need training)."""
     faiss = _faiss()
@@ -82,8 +96,13 @@ class Vectors:
         self._writer = None
         self.index = index
         self.inner = faiss.downcast_index(index.index)
-        self.exact_type = isinstance(self.inner, faiss.IndexFlat)
+        self.kind = _kind_of(faiss, self.inner)
         self.exact = exact
+
+    @property
+    def exact_type(self) -> bool:
+        """Whether a search is exact (flat): no re-ranking, no exact vectors beside it, no tuning."""
+        return self.kind == "flat"
 
     # -- building ------------------------------------------------------------------------------
 
@@ -189,24 +208,52 @@ class Vectors:
     def set_depth(self, ef: int | None = None, nprobe: int | None = None) -> None:
         """Apply ``--ef`` (HNSW) or ``--nprobe`` (IVF); refuse one the index type does not have."""
         if ef is not None:
-            if not hasattr(self.inner, "hnsw"):
+            if self.kind != "hnsw":
                 raise UsageProblem("--ef applies to HNSW indexes only; this index is " + type(self.inner).__name__)
             if ef < 1:
                 raise UsageProblem("--ef must be at least 1")
             self.inner.hnsw.efSearch = int(ef)
         if nprobe is not None:
-            if not hasattr(self.inner, "nprobe"):
+            if self.kind != "ivf":
                 raise UsageProblem("--nprobe applies to IVF indexes only; this index is " + type(self.inner).__name__)
             if nprobe < 1:
                 raise UsageProblem("--nprobe must be at least 1")
             self.inner.nprobe = int(nprobe)
 
     def depth(self) -> dict:
-        if hasattr(self.inner, "hnsw"):
+        if self.kind == "hnsw":
             return {"ef": int(self.inner.hnsw.efSearch)}
-        if hasattr(self.inner, "nprobe"):
+        if self.kind == "ivf":
             return {"nprobe": int(self.inner.nprobe)}
         return {}
+
+    # -- tuning --------------------------------------------------------------------------------
+
+    def recall(self, queries: np.ndarray, truth: np.ndarray, k: int) -> float:
+        """Mean recall@k of this index's search for ``queries`` against the exact top-k ``truth``."""
+        _, got = self.search(queries, k)
+        return float(np.mean([len(set(g) & set(t)) / k for g, t in zip(got, truth)]))
+
+    def tune(self, queries: np.ndarray, truth: np.ndarray, k: int, target: float) -> dict:
+        """Set the smallest search depth (efSearch, nprobe) whose measured recall@k reaches
+        ``target`` (else the best one tried); returns what was measured, for the manifest."""
+        if self.kind == "hnsw":
+            name, values = "ef", list(EF_STEPS)
+        elif self.kind == "ivf":
+            nlist = int(self.inner.nlist)
+            name, values = "nprobe", sorted({v for v in NPROBE_STEPS if v <= nlist} | {nlist})
+        else:
+            return {"recall_at_10": self.recall(queries, truth, k), "recall_sample": len(queries)}
+        tried = {}
+        for v in values:
+            self.set_depth(**{name: v})
+            tried[v] = self.recall(queries, truth, k)
+            if tried[v] >= target:
+                break
+        chosen = next((v for v in tried if tried[v] >= target), max(tried, key=tried.get))
+        self.set_depth(**{name: chosen})
+        return {"recall_at_10": tried[chosen], "recall_sample": len(queries), name: chosen,
+                "recall_by_" + name: {str(v): round(r, 4) for v, r in tried.items()}}
 
     # -- search --------------------------------------------------------------------------------
 
@@ -226,9 +273,9 @@ class Vectors:
         if allowed is None and self.exact_type:
             return None
         sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64)) if allowed is not None else None
-        if hasattr(self.inner, "hnsw"):
+        if self.kind == "hnsw":
             return faiss.SearchParametersHNSW(sel=sel, efSearch=max(int(self.inner.hnsw.efSearch), k))
-        if hasattr(self.inner, "nprobe"):
+        if self.kind == "ivf":
             return faiss.SearchParametersIVF(sel=sel, nprobe=int(self.inner.nprobe))
         return faiss.SearchParameters(sel=sel) if sel is not None else None
 

@@ -98,6 +98,17 @@ def texts_table(opened) -> list[str]:
 
 
 @pytest.fixture(scope="session")
+def sample_lines() -> list[tuple[str, object]]:
+    """Every line of the sample as (normalised text, its Poem), straight from the corpus files:
+    an account of the corpus that does not go through SQLite."""
+    from poetry_search.corpus import CorpusReader, poem_lines
+
+    reader = CorpusReader(SAMPLE)
+    norm = reader.normalizer()
+    return [(line.text, poem) for poem in reader.poems() for line in poem_lines(poem, norm)]
+
+
+@pytest.fixture(scope="session")
 def reference_matrix(reference, texts_table) -> np.ndarray:
     return reference.many(texts_table)
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import SAMPLE, run_cli
-from poetry_search.corpus import COLLECTIONS, CorpusReader, corpus_stats, poem_lines
+from poetry_search.corpus import CorpusReader, corpus_stats, poem_lines
 from poetry_search.errors import CorpusError
 
 SHAPES = {
@@ -47,6 +47,10 @@ SHAPES = {
 }
 
 
+KNOWN = ["quantangshi", "songci", "yuanqu", "shijing", "chuci", "wudaishici", "caocaoshiji", "nalanxingde",
+         "shuimotangshi", "yudingquantangshi", "mengxue", "lunyu", "sishuwujing", "youmengying"]
+
+
 @pytest.fixture
 def shapes_corpus(tmp_path):
     for rel, data in SHAPES.items():
@@ -63,8 +67,10 @@ def poems_by_book(root):
 
 def test_every_collection_shape_is_read(shapes_corpus):
     reader, poems = poems_by_book(shapes_corpus)
-    assert set(reader.collections) == set(COLLECTIONS)
-    assert {p.collection for p in poems.values()} == set(COLLECTIONS)
+    # the fixture has one folder of every collection the reader knows, and the reader reads them in this order
+    assert reader.collections == KNOWN
+    assert {p.collection for p in poems.values()} == set(KNOWN)
+    assert len(poems) == 24  # counted by hand in SHAPES
     norm = reader.normalizer()
     texts = {(p.book, p.title): [l.text for l in poem_lines(p, norm)] for p in poems.values()}
     assert texts[("全唐诗", "春曉")] == ["春眠不觉晓", "处处闻啼鸟", "夜来风雨声", "花落知多少"]
@@ -106,7 +112,33 @@ def test_every_collection_shape_is_read(shapes_corpus):
 def test_ids_are_stable_across_reads(shapes_corpus):
     first = [p.id for p in CorpusReader(shapes_corpus).poems()]
     assert first == [p.id for p in CorpusReader(shapes_corpus).poems()]
-    assert len(set(first)) == len(first)
+    assert len(set(first)) == len(first) == 24
+
+
+def test_one_reader_read_twice_gives_the_same_records():
+    reader = CorpusReader(SAMPLE)
+    first = list(reader.poems())
+    first_authors = list(reader.authors)
+    second = list(reader.poems())
+    assert len(first) == 977 and len(first_authors) == 171  # hand-checked counts of the sample
+    assert [p.id for p in second] == [p.id for p in first]
+    assert second == first
+    assert reader.authors == first_authors
+    assert reader.warnings.skipped == []
+
+
+def test_a_dataset_id_seen_twice_gets_a_positional_id(tmp_path):
+    # the dataset repeats some ids across editions: the first keeps it, later ones get collection/file/position
+    folder = tmp_path / "quantangshi"
+    folder.mkdir()
+    rec = {"author": "a", "paragraphs": ["一二三。"], "title": "t", "id": "same"}
+    (folder / "唐诗三百首.json").write_text(json.dumps([rec, rec]), "utf-8")
+    (folder / "poet.tang.0.json").write_text(json.dumps([rec]), "utf-8")
+    reader = CorpusReader(tmp_path)
+    # poet.tang.0 sorts before 唐诗三百首 (by kind: "tang" < "唐诗三百首.json")
+    want = ["same", "quantangshi/唐诗三百首/0", "quantangshi/唐诗三百首/1"]
+    assert [p.id for p in reader.poems()] == want
+    assert [p.id for p in reader.poems()] == want
 
 
 def test_broken_json_is_reported_not_fatal(shapes_corpus):

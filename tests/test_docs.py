@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -39,3 +40,61 @@ def test_readme_shows_the_two_commands():
     assert "make index" in readme and "make test" in readme
     for command in COMMANDS:
         assert f"poetry-search {command}" in readme, command
+
+
+def readme_sections() -> dict[str, str]:
+    """README text of each command's section: from its ``### `poetry-search CMD`` heading to the next heading."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    out = {}
+    for m in re.finditer(r"^### `poetry-search (\w+)[^\n]*\n(.*?)(?=^#)", readme, re.M | re.S):
+        out[m.group(1)] = m.group(0)
+    return out
+
+
+def help_options(command: str) -> set[str]:
+    """The options ``poetry-search COMMAND --help`` prints (long and short names), read from the help text."""
+    r = CliRunner().invoke(cli, [command, "--help"], terminal_width=200)
+    assert r.exit_code == 0
+    listed = r.output.split("Options:", 1)[1]
+    return set(re.findall(r"(?:^|[\s,])(--?[a-zA-Z][\w-]*)", listed)) - {"-h", "--help"}
+
+
+def test_help_options_are_read_from_the_help_text():
+    # the parser above must see every option: compare it once with click's own list
+    for command in COMMANDS:
+        declared = {o for p in cli.commands[command].params for o in p.opts if o.startswith("-")} - {"--help"}
+        assert help_options(command) == declared, command
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_help_option_is_in_its_readme_section(command):
+    sections = readme_sections()
+    assert command in sections, f"README has no section ### `poetry-search {command} …`"
+    text = sections[command]
+    missing = [o for o in sorted(help_options(command)) if not re.search(rf"`[^`]*(?<![\w-]){re.escape(o)}(?![\w-])[^`]*`", text)]
+    assert not missing, f"README section of {command} does not mention {missing}"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_readme_option_exists(command):
+    text = readme_sections()[command]
+    mentioned = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", text))
+    assert mentioned, command
+    unknown = mentioned - help_options(command)
+    assert not unknown, f"README section of {command} mentions {sorted(unknown)}, which `{command} --help` does not list"
+
+
+def test_every_readme_option_outside_the_sections_exists():
+    readme = (ROOT / "README.md").read_text("utf-8")
+    every = set().union(*(help_options(c) for c in COMMANDS)) | {"--help", "--version"}
+    mentioned = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", readme))
+    assert mentioned - every == set()
+
+
+def test_help_texts_state_the_code_s_own_values():
+    from poetry_search.encoder import DEFAULT_BATCH_SIZE
+    from poetry_search.vectors import FLAT_LIMIT
+
+    index_help = CliRunner().invoke(cli, ["index", "--help"], terminal_width=200).output
+    assert f"{FLAT_LIMIT // 1000}k lines" in index_help
+    assert f"{DEFAULT_BATCH_SIZE['cpu']} on CPU" in index_help and f"{DEFAULT_BATCH_SIZE['cuda']} on CUDA" in index_help

@@ -74,3 +74,16 @@ def test_cli_model_error_is_one_line(tmp_path):
     assert "Traceback" not in r.stderr
     assert r.stderr.strip().startswith("Error: cannot load model bert-base-chinese")
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_loading_a_model_keeps_the_host_s_transformers_logging(tiny_model):
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_info()
+    hf_logging.enable_progress_bar()
+    try:
+        Encoder(tiny_model, precision="fp32")
+        assert hf_logging.get_verbosity() == hf_logging.INFO
+        assert hf_logging.is_progress_bar_enabled()
+    finally:
+        hf_logging.set_verbosity_warning()

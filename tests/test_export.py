@@ -8,7 +8,11 @@ from click.testing import CliRunner
 
 from poetry_search.cli import cli
 from poetry_search.export import export_neighbours
-from poetry_search.search import ANONYMOUS
+from poetry_search.normalize import fold
+
+# The spec, written out here rather than imported: a line with no author or one of these is by nobody
+# in particular, so --exclude author never counts two such lines as "the same author".
+NOBODY = {"", None, "佚名", "无名氏", "阙名", "不详"}
 
 
 def run(*args, input=None):
@@ -94,17 +98,54 @@ def test_exclude_poem_and_author_keep_k(opened, texts_table):
     poems_of, authors_of = {}, {}
     for tid, pid, author in conn.execute("SELECT text_id, poem_id, author_norm FROM lines JOIN poems ON poems.id = lines.poem_id"):
         poems_of.setdefault(tid, set()).add(pid)
-        if author not in ANONYMOUS:  # anonymous lines are nobody in particular
+        if author not in NOBODY:  # anonymous lines are nobody in particular
             authors_of.setdefault(tid, set()).add(author)
     for exclude, owner in (("poem", poems_of), ("author", authors_of)):
         total = 0
         for batch in opened.neighbours(k=5, exclude=exclude, batch_size=4096):
-            assert len(batch["rank"]) == 5 * batch["_queries"]
-            for q, nb in zip(batch["query_id"], batch["neighbor_id"]):
+            assert len(batch) == 5 * batch.queries
+            for q, nb in zip(batch.column("query_id"), batch.column("neighbor_id")):
                 assert q != nb
                 assert not (owner.get(int(q), set()) & owner.get(int(nb), set())), (exclude, q, nb)
-            total += batch["_queries"]
+            total += batch.queries
         assert total == len(texts_table)
+
+
+def test_exclude_author_matches_brute_force(opened, reference_matrix, sample_lines, texts_table):
+    """--exclude author drops exactly the lines that share a named author with the query: anonymous
+    lines (诗经's no author, 无名氏, 不详) are by nobody in particular, so they may neighbour each other."""
+    id_of = {t: i for i, t in enumerate(texts_table)}
+    authors_of: dict[int, set] = {}
+    texts_by: dict[str, set] = {}
+    anonymous = []
+    for text, poem in sample_lines:
+        author = fold(poem.author)  # authors are compared in one script: 王之渙 is 王之涣
+        if author in NOBODY:
+            anonymous.append(id_of[text])
+        else:
+            authors_of.setdefault(id_of[text], set()).add(author)
+            texts_by.setdefault(author, set()).add(id_of[text])
+    queries = sorted(set(anonymous))[::7] + sorted(authors_of)[::97]
+    assert len(queries) > 500
+    rows = {}
+    for batch in opened.neighbours(k=5, exclude="author", batch_size=4096):
+        q = batch.column("query_id")
+        for i in queries:
+            sel = q == i
+            if sel.any():
+                rows[i] = batch.column("score")[sel]
+    assert len(rows) == len(queries)
+    anonymous_pairs = 0
+    for i in queries:
+        sims = reference_matrix @ reference_matrix[i]
+        sims[i] = -np.inf
+        same = set().union(*(texts_by[a] for a in authors_of.get(i, ())))
+        sims[sorted(same)] = -np.inf
+        top = np.argsort(-sims, kind="stable")[:5]
+        anonymous_pairs += int(i not in authors_of) * sum(int(t not in authors_of) for t in top)
+        assert len(rows[i]) == 5
+        np.testing.assert_allclose(rows[i], sims[top], atol=1e-4)
+    assert anonymous_pairs > 100  # the rule about anonymous lines is really exercised
 
 
 def test_exclude_poem_does_not_drop_more_than_needed(opened, reference_matrix):
@@ -117,16 +158,38 @@ def test_exclude_poem_does_not_drop_more_than_needed(opened, reference_matrix):
     sims[list(same)] = -np.inf
     want = np.sort(sims)[::-1][:5]
     batch = next(opened.neighbours(k=5, exclude="poem", queries=None, batch_size=200))
-    rows = batch["query_id"] == q
-    np.testing.assert_allclose(batch["score"][rows], want, atol=1e-4)
+    rows = batch.column("query_id") == q
+    np.testing.assert_allclose(batch.column("score")[rows], want, atol=1e-4)
 
 
-def test_min_score(sample_index, tmp_path):
+def test_min_score_keeps_exactly_the_rows_at_or_above_it(sample_index, tmp_path, parquet):
     out = tmp_path / "m.parquet"
-    r = run("--index", str(sample_index), "-k", "10", "--min-score", "0.99", "--out", str(out), "--quiet")
+    r = run("--index", str(sample_index), "-k", "5", "--min-score", "0.99", "--out", str(out), "--quiet")
     assert r.exit_code == 0, r.output
-    scores = pq.read_table(out).column("score").to_numpy()
-    assert len(scores) > 0 and (scores >= np.float32(0.99)).all()
+    got = columns(pq.read_table(out))
+    # the same rows as the unfiltered export's rows whose score reaches the threshold, in the same order
+    full = columns(parquet)
+    keep = full["score"] >= np.float32(0.99)
+    assert 0 < keep.sum() < len(keep)
+    for c in ("query_id", "rank", "neighbor_id", "score"):
+        np.testing.assert_array_equal(got[c], full[c][keep])
+
+
+def test_with_meta_gives_both_sides_first_occurrence(sample_index, tmp_path):
+    qfile = tmp_path / "q.txt"
+    qfile.write_text("春眠不覺曉\n不在语料里的一句话\n", encoding="utf-8")
+    out = tmp_path / "meta.jsonl"
+    r = run("--index", str(sample_index), "-k", "2", "--queries", str(qfile), "--exclude", "none", "--with-meta",
+            "--out", str(out), "--quiet")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in out.read_text("utf-8").splitlines()]
+    assert len(rows) == 4
+    # 春眠不觉晓 is a corpus line: 孟浩然's 春曉 (唐); its nearest line is itself
+    assert (rows[0]["query_author"], rows[0]["query_title"], rows[0]["query_dynasty"]) == ("孟浩然", "春曉", "唐")
+    assert (rows[0]["neighbor_text"], rows[0]["neighbor_author"]) == ("春眠不觉晓", "孟浩然")
+    # a query that is not a corpus line has no metadata of its own
+    assert [rows[i]["query_author"] for i in (2, 3)] == [None, None]
+    assert all(rows[i]["neighbor_author"] is not None for i in (2, 3))
 
 
 @pytest.mark.parametrize("args, words", [

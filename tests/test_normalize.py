@@ -54,5 +54,5 @@ def test_fold_for_filters():
 
 def test_query_normalised_like_corpus():
     n = Normalizer()
-    assert n.query("春眠不覺曉，") == n.split("春眠不覺曉，")[0].text == "春眠不觉晓"
-    assert n.query("，。！") == ""
+    assert n.text("春眠不覺曉，") == n.split("春眠不覺曉，")[0].text == "春眠不觉晓"
+    assert n.text("，。！") == ""

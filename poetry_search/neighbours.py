@@ -1,0 +1,245 @@
+"""Bulk nearest neighbours: every line's (or every query's) k nearest lines, with ``--exclude``.
+
+    for batch in Neighbours(index).batches(k=10, exclude="poem"):
+        batch.rows        # a pyarrow RecordBatch with COLUMNS (+ META_COLUMNS)
+        batch.queries     # how many queries it answers
+
+Exclusion never shrinks a result: rows that lose neighbours to it are searched again deeper.
+numpy and pyarrow are imported inside the functions that use them, so that the CLI can read
+EXCLUDES without loading them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import UsageProblem
+from .store import FIRST_OCCURRENCE_COLUMNS
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+    from .search import Index
+
+EXCLUDES = ("self", "poem", "author", "none")
+# Authors that are nobody in particular: lines without one (诗经, 论语) or with one of these never
+# count as "the same author" under --exclude author.
+ANONYMOUS = frozenset({"", "佚名", "无名氏", "阙名", "不详"})
+COLUMNS = ("query_id", "query_text", "rank", "neighbor_id", "neighbor_text", "score")
+META_COLUMNS = tuple(f"{side}_{m}" for side in ("query", "neighbor") for m in FIRST_OCCURRENCE_COLUMNS)
+DEFAULT_BATCH_SIZE = 1024
+# How many neighbours beyond k the first search asks for, by exclusion: a guess at how many it drops
+# (a line's own poem, an author's other lines); rows that lose more are searched again deeper.
+_MARGIN = {"none": 0, "self": 1, "poem": 16, "author": 32}
+
+
+def check_options(k: int, exclude: str = "self", min_score: float | None = None,
+                  batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    """Refuse options bulk neighbours cannot honour (UsageProblem, naming the fix)."""
+    if k < 1:
+        raise UsageProblem("-k must be at least 1")
+    if exclude not in EXCLUDES:
+        raise UsageProblem(f"unknown --exclude {exclude!r}: use one of {', '.join(EXCLUDES)}")
+    if min_score is not None and not -1.0 <= min_score <= 1.0:
+        raise UsageProblem("--min-score must be a cosine between -1 and 1")
+    if batch_size < 1:
+        raise UsageProblem("--batch-size must be at least 1")
+
+
+def schema(with_meta: bool = False) -> "pa.Schema":
+    """The columns of every batch (and of an export file)."""
+    import pyarrow as pa
+
+    types = {"query_id": pa.int64(), "rank": pa.int32(), "neighbor_id": pa.int64(), "score": pa.float32()}
+    names = COLUMNS + (META_COLUMNS if with_meta else ())
+    return pa.schema([(c, types.get(c, pa.string())) for c in names])
+
+
+@dataclass
+class NeighbourBatch:
+    """One batch of bulk neighbours in long format (one row per query and neighbour).
+
+    ``queries`` is how many queries the batch answers: with ``min_score`` some may have no rows.
+    ``query_id`` is the query's ``texts.id`` (corpus lines) or its 1-based number (external
+    queries); ``neighbor_id`` is the neighbour's ``texts.id``.
+    """
+
+    queries: int
+    rows: "pa.RecordBatch"
+
+    def __len__(self) -> int:
+        return self.rows.num_rows
+
+    def column(self, name: str) -> "np.ndarray":
+        """A column as numpy (strings as an object array)."""
+        return self.rows.column(name).to_numpy(zero_copy_only=False)
+
+
+class Neighbours:
+    """The bulk k-NN and exclusion engine over one open ``Index``. It keeps what it reads from the
+    store (texts, metadata columns, who owns each line), so reuse one instance for many calls."""
+
+    def __init__(self, index: "Index"):
+        self.index = index
+        self.store = index.store
+        self.vectors = index.vectors
+        self._owners = None
+        self._columns: dict = {}
+
+    # -- the public calls ----------------------------------------------------------------------
+
+    def batches(self, k: int = 10, exclude: str = "self", min_score: float | None = None,
+                queries: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                with_meta: bool = False) -> Iterator[NeighbourBatch]:
+        """Every corpus line's (or every one of ``queries``') k nearest lines, batch by batch.
+        Options are checked before the first batch is computed."""
+        import numpy as np
+
+        check_options(k, exclude, min_score, batch_size)
+        n = self.vectors.ntotal
+        if queries is None:
+            total = n
+        else:
+            queries = list(queries)
+            total = len(queries)
+            if not total:
+                raise UsageProblem("the queries file holds no queries")
+            normed = [self.index.normalize_query(t) for t in queries]
+        for s in range(0, total, batch_size):
+            if queries is None:
+                qids = np.arange(s, min(total, s + batch_size), dtype=np.int64)
+                qvec = self.vectors.rows(int(s), len(qids))
+                qtext = None  # corpus lines: their text comes from the text column
+                out_qid = qids
+            else:
+                qtext = normed[s:s + batch_size]
+                qvec = self.index.encode_normalized(qtext)
+                known = self.store.ids_of_texts(qtext)
+                qids = np.array([known.get(t, -1) for t in qtext], dtype=np.int64)
+                out_qid = np.arange(s + 1, s + 1 + len(qtext), dtype=np.int64)
+            scores, nbrs = self.nearest(qvec, qids, k, exclude)
+            yield self._batch(out_qid, qids, qtext, scores, nbrs, min_score, with_meta)
+
+    def nearest(self, qvec: "np.ndarray", qids: "np.ndarray", k: int, exclude: str = "self"):
+        """(scores, ids), each (len(qvec), k): the k nearest lines to each query vector that
+        ``exclude`` keeps, ``qids`` being each query's own ``texts.id`` (-1 for a line not in the
+        corpus). Rows with fewer than k lines to give are padded with id -1, score -inf."""
+        import numpy as np
+
+        n = self.vectors.ntotal
+        depth = min(n, k + _MARGIN[exclude])
+        out_s = np.full((len(qids), k), -np.inf, np.float32)
+        out_i = np.full((len(qids), k), -1, np.int64)
+        todo = np.arange(len(qids))
+        while todo.size:
+            scores, nbrs = self.vectors.search(qvec[todo], depth)
+            drop = self.conflicts(qids[todo], nbrs, exclude)
+            keep_n = (~drop).sum(axis=1)
+            order = np.argsort(drop, axis=1, kind="stable")  # kept neighbours first, rank order kept
+            s_sorted = np.take_along_axis(scores, order, 1)
+            i_sorted = np.take_along_axis(nbrs, order, 1)
+            w = min(k, depth)
+            valid = np.arange(w)[None, :] < keep_n[:, None]
+            out_s[todo, :w] = np.where(valid, s_sorted[:, :w], -np.inf)
+            out_i[todo, :w] = np.where(valid, i_sorted[:, :w], -1)
+            short = (keep_n < k) & (depth < n)
+            todo = todo[short]
+            depth = min(n, depth * 4)
+        return out_s, out_i
+
+    def conflicts(self, qids: "np.ndarray", nbrs: "np.ndarray", exclude: str) -> "np.ndarray":
+        """Boolean mask of neighbours to drop for each query (rows) under ``exclude``."""
+        import numpy as np
+
+        mask = nbrs < 0
+        if exclude == "none":
+            return mask
+        mask |= nbrs == qids[:, None]
+        if exclude == "self":
+            return mask
+        ptr, poems, auth = self._line_owners()
+        codes = poems if exclude == "poem" else auth
+        pr, pc = np.nonzero(~mask & (qids >= 0)[:, None])  # the pairs still to check
+        if pr.size:
+            a, b = qids[pr], nbrs[pr, pc]
+            base = int(codes.min())
+            span = int(codes.max()) - base + 1
+            # every (pair, code) of each side, as one int64 key; a pair conflicts if a key is shared
+            keys_a = _pair_codes(a, ptr, codes, base, span)
+            keys_b = _pair_codes(b, ptr, codes, base, span)
+            shared = np.unique(np.intersect1d(keys_a, keys_b) // span)
+            mask[pr[shared], pc[shared]] = True
+        return mask
+
+    def column(self, name: str) -> "pa.Array":
+        """``text`` or a first-occurrence column, indexed by ``texts.id`` (read once, then cached)."""
+        if name not in self._columns:
+            self._columns[name] = self.store.text_column(name)
+        return self._columns[name]
+
+    # -- inside ----------------------------------------------------------------------------------
+
+    def _line_owners(self):
+        """Per text: its poems and authors (as integer codes), in CSR form (ptr, poems, authors)."""
+        import numpy as np
+
+        if self._owners is None:
+            text_ids, poems, auth = [], [], []
+            authors: dict[str, int] = {}
+            i = 0
+            for rows in self.store.line_owners():
+                text_ids.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+                poems.append(np.fromiter((r[1] for r in rows), np.int64, len(rows)))
+                # an anonymous line gets a code of its own (negative): it matches no other line
+                auth.append(np.fromiter(((authors.setdefault(r[2], len(authors)) if r[2] and r[2] not in ANONYMOUS
+                                          else -1 - (i + j)) for j, r in enumerate(rows)), np.int64, len(rows)))
+                i += len(rows)
+            text_ids = np.concatenate(text_ids) if text_ids else np.empty(0, np.int64)
+            ptr = np.zeros(self.vectors.ntotal + 1, np.int64)
+            np.add.at(ptr, text_ids + 1, 1)
+            self._owners = (np.cumsum(ptr), np.concatenate(poems) if poems else np.empty(0, np.int64),
+                            np.concatenate(auth) if auth else np.empty(0, np.int64))
+        return self._owners
+
+    def _batch(self, out_qids, qids, qtext, scores, nbrs, min_score, with_meta) -> NeighbourBatch:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keep = nbrs >= 0
+        if min_score is not None:
+            keep &= scores >= np.float32(min_score)
+        r, c = np.nonzero(keep)
+        nb = nbrs[r, c]
+        texts = self.column("text")
+        cols = {
+            "query_id": pa.array(out_qids[r].astype(np.int64)),
+            "query_text": texts.take(qids[r]) if qtext is None else pa.array([qtext[i] for i in r], pa.string()),
+            "rank": pa.array((c + 1).astype(np.int32)),
+            "neighbor_id": pa.array(nb.astype(np.int64)),
+            "neighbor_text": texts.take(nb),
+            "score": pa.array(scores[r, c].astype(np.float32)),
+        }
+        if with_meta:
+            for side, ids in (("query", qids[r]), ("neighbor", nb)):
+                valid = ids >= 0  # an external query that is not a corpus line has no metadata
+                for m in FIRST_OCCURRENCE_COLUMNS:
+                    values = self.column(m).take(np.where(valid, ids, 0))
+                    if not valid.all():
+                        values = pc.if_else(pa.array(valid), values, pa.nulls(len(ids), pa.string()))
+                    cols[f"{side}_{m}"] = values
+        return NeighbourBatch(queries=len(qids), rows=pa.RecordBatch.from_arrays(list(cols.values()),
+                                                                                  schema=schema(with_meta)))
+
+
+def _pair_codes(ids, ptr, codes, base, span):
+    import numpy as np
+
+    count = ptr[ids + 1] - ptr[ids]
+    pair = np.repeat(np.arange(len(ids), dtype=np.int64), count)
+    start = np.repeat(ptr[ids], count)
+    offset = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    return pair * span + (codes[start + offset] - base)
