@@ -9,7 +9,7 @@ FULL_INDEX ?= index-full
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus index index-full test bench clean
+.PHONY: help install corpus index index-full test bench clean serve screenshots browser
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,17 @@ test: install ## Run the test suite (builds its own tiny random model; no networ
 
 bench: install corpus ## Measure speed side by side on the sample and the whole corpus (writes bench/results.json); BENCH_ARGS=--quick for a short run
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+serve: install ## Serve the search page and JSON API over INDEX at http://127.0.0.1:8000/
+	$(BIN)/poetry-search serve --index $(INDEX) $(ARGS)
+
+browser: ## Install Debian's chromium and CJK fonts when missing (the browser tests and screenshots drive them)
+	@command -v chromium >/dev/null 2>&1 && fc-list :lang=zh | grep -q . || { \
+	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk; }
+
+screenshots: install browser ## Screenshots of the page (results, poem; desktop, phone) into docs/, served from INDEX
+	$(BIN)/python scripts/screenshots.py --index $(INDEX) --out docs
 
 clean: ## Remove the venv, built indexes and caches of this checkout (not the embedding cache)
 	rm -rf $(VENV) $(INDEX) $(FULL_INDEX) .pytest_cache bench/work *.egg-info

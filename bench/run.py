@@ -15,6 +15,9 @@ Sections (each prints a table and goes into bench/results.json):
              vs HNSW, with HNSW's recall@10 against flat on 300 corpus lines.
 4. export    export throughput vs raw batched FAISS search on the same index, same k.
 5. cli       cold start of `poetry-search query` and `poetry-search --help`.
+6. server    `poetry-search serve` under load from a second process (bench/server.py): p50/p95 and
+             requests/s of /api/search on the sample and the whole corpus, and a rebuild swapped in
+             during the load.
 """
 
 from __future__ import annotations
@@ -405,6 +408,11 @@ def main() -> None:
     if not (args.quick or args.skip_full):
         bench_full()
     bench_cli(sample_index)
+    from server import bench_server  # bench/server.py
+
+    full = None if (args.quick or args.skip_full) else WORK / "index-full-tiny"
+    bench_server(sample_index, full, RESULTS, model=model("base"), corpus=SAMPLE, cache=str(WORK / "cache-sample"),
+                 work=WORK, requests=300 if args.quick else 2000)
     RESULTS["bench_seconds"] = time.perf_counter() - t0
     Path(args.out).write_text(json.dumps(RESULTS, ensure_ascii=False, indent=1))
     say(f"\nwrote {args.out} ({RESULTS['bench_seconds'] / 60:.1f} min)")

@@ -31,6 +31,14 @@ class IndexDamagedError(PoetrySearchError):
     """The index exists but its files are missing, corrupt or disagree with each other."""
 
 
+class IndexChangedError(PoetrySearchError):
+    """The index on disk was replaced (a rebuild swapped in) while it was open."""
+
+
+class PoemNotFoundError(PoetrySearchError):
+    """No poem has the requested id."""
+
+
 class BuildError(PoetrySearchError):
     """A build failed; the previous index, if any, is untouched."""
 

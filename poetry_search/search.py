@@ -8,6 +8,7 @@ live in ``neighbours.py``; ``Index.neighbours`` hands over to it.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -78,6 +79,10 @@ class QueryEncoder:
         self.normalizer = normalizer
         self._load = load_encoder
         self._encoder = None
+        # The HTTP server encodes from many threads: a fast tokenizer is not safe to call from two
+        # at once ("Already borrowed"), and two forward passes at once only fight over the cores
+        # torch already spreads one over; so loading and encoding take turns.
+        self._lock = threading.RLock()
 
     @classmethod
     def for_model(cls, model: str, precision: str = "auto", device: str = "auto") -> "QueryEncoder":
@@ -90,8 +95,14 @@ class QueryEncoder:
     @property
     def encoder(self) -> "Encoder":
         if self._encoder is None:
-            self._encoder = self._load()
+            with self._lock:
+                if self._encoder is None:
+                    self._encoder = self._load()
         return self._encoder
+
+    def share_model(self, other: "QueryEncoder") -> None:
+        """Use ``other``'s loaded model (and take turns with it)."""
+        self._encoder, self._lock = other._encoder, other._lock
 
     def normalize(self, text: str) -> str:
         """The embedded form of a query; UsageProblem if nothing is left to search."""
@@ -104,10 +115,11 @@ class QueryEncoder:
 
     def encode(self, normed: Sequence[str]) -> np.ndarray:
         """Encode normalised texts, warning about any the model truncates."""
-        enc = self.encoder
-        for i in enc.too_long(normed):
-            log.warning(f"query {i + 1} is longer than the model's {enc.max_length} tokens and was truncated")
-        return enc.encode(normed)
+        with self._lock:
+            enc = self.encoder
+            for i in enc.too_long(normed):
+                log.warning(f"query {i + 1} is longer than the model's {enc.max_length} tokens and was truncated")
+            return enc.encode(normed)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         normed = [self.normalize(t) for t in texts]  # every text is checked before any is encoded
@@ -156,7 +168,7 @@ class Index:
             raise IndexNotFoundError(f"{p} is not an index folder: run `make index` or pass --index")
         if not (p / DB_NAME).exists() and not (p / vectors.VECTORS_NAME).exists():
             raise IndexNotFoundError(f"no index at {p} (no {DB_NAME} or {vectors.VECTORS_NAME}): run `make index` or pass --index")
-        store = Store(p / DB_NAME)
+        store = Store(p / DB_NAME, read_only=True)  # queries never write; one connection per thread
         manifest = store.manifest()
         if not manifest.get("counts"):
             raise IndexDamagedError(f"{p / DB_NAME} has no manifest (an unfinished build?): rebuild the index with `poetry-search index`")
@@ -212,6 +224,15 @@ class Index:
                 f"(fingerprint {enc.resolved.fingerprint}, index has {m.get('model_fingerprint')}): "
                 f"rebuild it with `poetry-search index --model {spec}`")
         return enc
+
+    def adopt_encoder(self, other: "Index") -> bool:
+        """Share ``other``'s loaded model when both indexes were built with the same one (same
+        fingerprint and precision): a server reopening a rebuilt index then needs no second load."""
+        keys = ("model", "model_fingerprint", "precision")
+        if other.queries._encoder is None or any(self.manifest.get(k) != other.manifest.get(k) for k in keys):
+            return False
+        self.queries.share_model(other.queries)
+        return True
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Normalise and encode query texts exactly like corpus lines."""

@@ -13,11 +13,13 @@ Tables (query them with sqlite3 or Datasette; see the README):
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from .errors import IndexDamagedError
+from .errors import IndexChangedError, IndexDamagedError
 
 DB_NAME = "poetry.db"
 DEFAULT_INDEX = "index"  # the index folder commands and Index.open use unless told otherwise
@@ -66,16 +68,28 @@ def _migrations():
 
 
 class Store:
-    """One index's SQLite database."""
+    """One index's SQLite database.
 
-    def __init__(self, path: str | Path, create: bool = False):
+    ``read_only=True`` (how ``Index.open`` reads) opens the file with ``mode=ro`` and gives each
+    thread its own connection: one sqlite3 connection is not safe to use from several threads at
+    once, and the HTTP server queries from many. Every connection of one Store reads the same file:
+    a thread that would open a file swapped in since (a rebuild) gets ``IndexChangedError`` instead
+    of a database that disagrees with the vectors already loaded.
+    """
+
+    def __init__(self, path: str | Path, create: bool = False, read_only: bool = False):
         import sqlite_utils
 
         self.path = Path(path)
         if not create and not self.path.exists():
             raise IndexDamagedError(f"the database {self.path} is missing: rebuild the index with `poetry-search index`")
+        self.read_only = read_only and not create
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.identity: tuple[int, int] | None = None
         try:
-            conn = sqlite3.connect(str(self.path), check_same_thread=False)
+            conn = self._connect()
             self.db = sqlite_utils.Database(conn)
             if create:
                 # A build writes a fresh file nobody else reads until it is swapped in: no journal
@@ -89,7 +103,41 @@ class Store:
                     raise IndexDamagedError(f"{self.path} was made by another version of poetry-search: rebuild the index")
         except sqlite3.DatabaseError as e:
             raise IndexDamagedError(f"{self.path} is not a readable SQLite database ({e}): rebuild the index with `poetry-search index`") from None
-        self.conn = conn
+        self._conn = conn
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.read_only:
+            return sqlite3.connect(str(self.path), check_same_thread=False)
+        from urllib.parse import quote
+
+        conn = sqlite3.connect(f"file:{quote(str(self.path.resolve()))}?mode=ro", uri=True, check_same_thread=False)
+        st = os.stat(self.path)  # after the open: the file this connection holds was at the path then
+        ident = (st.st_dev, st.st_ino)
+        if self.identity is None:
+            self.identity = ident
+        elif ident != self.identity:
+            conn.close()
+            raise IndexChangedError(f"the index database {self.path} was replaced while open: open the index again")
+        self._local.conn = conn
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection for the calling thread (one shared connection when writing)."""
+        if not self.read_only:
+            return self._conn
+        conn = getattr(self._local, "conn", None)
+        return conn if conn is not None else self._connect()
+
+    def changed_on_disk(self) -> bool:
+        """True when the file at this Store's path is no longer the one it opened (a rebuild swapped in)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return True
+        return self.identity is not None and (st.st_dev, st.st_ino) != self.identity
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -129,7 +177,13 @@ class Store:
         self.conn.commit()
 
     def close(self) -> None:
-        self.conn.close()
+        if not self.read_only:
+            self._conn.close()
+            return
+        with self._lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            c.close()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -236,3 +290,32 @@ class Store:
         if len(arr) != n:
             raise IndexDamagedError(f"{self.path}: {len(arr)} rows of {name} for {n} texts: rebuild the index")
         return arr
+
+    # -- browsing (the server's poem page and filter menus) ------------------------------------
+
+    def poem(self, poem_id: str) -> dict | None:
+        """A poem's row and its lines in order (with their ``texts`` id and text), or None."""
+        cols = ("id", "collection", "book", "dynasty", "title", "author", "form", "chapter", "section", "tags",
+                "paragraphs", "source")
+        row = self.conn.execute(f"SELECT {', '.join(cols)} FROM poems WHERE id = ?", (poem_id,)).fetchone()
+        if row is None:
+            return None
+        poem = dict(zip(cols, row))
+        poem["paragraphs"] = json.loads(poem["paragraphs"] or "[]")
+        poem["tags"] = json.loads(poem["tags"]) if poem["tags"] else []
+        poem["lines"] = [
+            {"position": r[0], "paragraph": r[1], "original": r[2], "text_id": r[3], "text": r[4]}
+            for r in self.conn.execute(
+                "SELECT lines.position, lines.paragraph, lines.original, lines.text_id, texts.text FROM lines "
+                "JOIN texts ON texts.id = lines.text_id WHERE lines.poem_id = ? ORDER BY lines.position", (poem_id,))]
+        return poem
+
+    def facets(self) -> dict:
+        """Poem counts per dynasty and per collection/book: the values the filters accept."""
+        dynasties = self.conn.execute(
+            "SELECT dynasty, count(*) FROM poems WHERE dynasty != '' GROUP BY dynasty ORDER BY count(*) DESC").fetchall()
+        books = self.conn.execute(
+            "SELECT collection, book, count(*) FROM poems GROUP BY collection, book ORDER BY collection, count(*) DESC").fetchall()
+        return {"dynasties": [{"name": d, "poems": n} for d, n in dynasties],
+                "collections": [{"collection": c, "book": b, "poems": n} for c, b, n in books]}
+

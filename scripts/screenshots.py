@@ -1,0 +1,56 @@
+"""Screenshots of the page for the README: results and poem, desktop and phone width.
+
+    python scripts/screenshots.py --index index --out docs     # what `make screenshots` runs
+
+Same set-up as the browser tests (poetry_search.server.live): a real `poetry-search serve` in a
+child process, Debian's Chromium driven headless by Playwright.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from poetry_search.server.live import DESKTOP, PHONE, launch_chromium, live_server  # noqa: E402
+
+QUERY = "春眠不觉晓"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--index", default="index", help="index folder to serve (default: index)")
+    ap.add_argument("--out", default="docs", help="folder for the PNG files (default: docs)")
+    ap.add_argument("--query", default=QUERY, help=f"the query shown (default: {QUERY})")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from playwright.sync_api import sync_playwright
+
+    with live_server(args.index, cwd=ROOT) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        for name, viewport, scale in (("desktop", DESKTOP, 1), ("phone", PHONE, 2)):
+            page = browser.new_page(viewport=viewport, device_scale_factor=scale)
+            page.goto(url)
+            page.fill("#q", args.query)
+            page.press("#q", "Enter")
+            page.wait_for_selector(".card")
+            page.mouse.move(0, 0)
+            page.screenshot(path=str(out / f"search-{name}.png"))
+            page.locator(".card").first.click()
+            page.wait_for_selector(".verse.hit")
+            page.locator(".verse.hit").click()
+            page.wait_for_selector(".echoes li")
+            page.mouse.move(0, 0)  # no hover state in the picture
+            page.screenshot(path=str(out / f"poem-{name}.png"), full_page=True)
+            page.close()
+        browser.close()
+    for f in sorted(out.glob("*.png")):
+        print(f"wrote {f}")
+
+
+if __name__ == "__main__":
+    main()
