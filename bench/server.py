@@ -34,14 +34,13 @@ MAX_CONCURRENCY = 256
 
 def corpus_queries(index: Path, n: int = 300) -> list[str]:
     """``n`` lines of the index spread over it (the query mix; the same for every run)."""
-    import sqlite3
+    from poetry_search.store import DB_NAME, Store
 
-    db = sqlite3.connect(f"file:{index / 'poetry.db'}?mode=ro", uri=True)
-    total = db.execute("SELECT count(*) FROM texts").fetchone()[0]
-    step = max(1, total // n)
-    rows = db.execute("SELECT text FROM texts WHERE id % ? = 0 ORDER BY id LIMIT ?", (step, n)).fetchall()
-    db.close()
-    return [r[0] for r in rows]
+    store = Store(index / DB_NAME, read_only=True)
+    texts = store.text_column("text")
+    store.close()
+    step = max(1, len(texts) // n)
+    return [texts[i].as_py() for i in range(0, len(texts), step)][:n]
 
 
 async def _load(url: str, queries: list[str], requests: int, concurrency: int, expect: dict | None) -> dict:
@@ -179,10 +178,13 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.work.mkdir(parents=True, exist_ok=True)
-    manifest = json.loads(__import__("sqlite3").connect(f"file:{args.sample_index / 'poetry.db'}?mode=ro", uri=True)
-                          .execute("SELECT value FROM manifest WHERE key = 'model'").fetchone()[0])
+    from poetry_search.store import DB_NAME, Store
+
+    store = Store(args.sample_index / DB_NAME, read_only=True)
+    model = store.manifest()["model"]
+    store.close()
     results: dict = {"machine": {"cores": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}}
-    bench_server(args.sample_index, args.full_index, results, model=manifest, corpus=args.corpus,
+    bench_server(args.sample_index, args.full_index, results, model=model, corpus=args.corpus,
                  cache=os.environ.get("POETRY_SEARCH_CACHE"), work=args.work, requests=args.requests,
                  concurrency=args.concurrency)
     if args.out:
