@@ -432,3 +432,62 @@ def serve(index_dir, host, port, max_batch):
 
     run_server(index_dir, host=host, port=port, max_batch=max_batch,
                echo=lambda m: click.echo(m, err=m.startswith("warning")))
+
+
+# = evaluate.TASKS (kept literal so `--help` does not import numpy; a test checks they agree)
+EVAL_TASKS = ("couplets", "variants", "ccpm", "ann")
+
+
+@cli.command("eval")
+@_index_options
+@click.option("--task", "tasks", multiple=True, type=click.Choice(EVAL_TASKS),
+              help="A task to run (repeat for several). Default: couplets, variants, ann; --ccpm adds ccpm.")
+@click.option("--sample", type=int, default=1000, show_default=True,
+              help="Queries drawn per task (all of them when a task has fewer).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the samples: the same seed gives the same figures.")
+@click.option("--ccpm", "ccpm_file", type=click.Path(), default=None,
+              help="A CCPM JSON-lines file (translation, choices, answer), e.g. CCPM's valid.jsonl: runs the ccpm task on it.")
+@_depth_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (rows and per-task metrics).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@handle_errors
+def eval_command(index_dir, tasks, sample, seed, ccpm_file, ef, nprobe, as_json, quiet):
+    """Measure retrieval quality of an index, with tasks built from its corpus.
+
+    Each task runs the index's model and a lexical baseline (BM25 over characters) on the
+    same sampled queries and candidates. couplets: find the second line of a couplet of
+    regulated verse from its first, among all lines (recall@1/10/100, MRR). variants: find a
+    line from the variant reading its editors give, （一作…） in 全唐诗/全宋诗 (recall@1/10, MRR).
+    ccpm: CCPM's multiple choice, the choice closest to a modern translation (accuracy).
+    ann: recall@10 of the index against exact search.
+
+    \b
+    Examples:
+        poetry-search eval
+        poetry-search eval --index index-full --task couplets --sample 500 --seed 1
+        poetry-search eval --ccpm CCPM/valid.jsonl --task ccpm --json
+    """
+    from .evaluate import evaluate
+    from .search import Index
+
+    if sample < 1:
+        raise UsageProblem("--sample must be at least 1")
+    tasks = list(tasks) or ["couplets", "variants", "ann"]
+    if ccpm_file and "ccpm" not in tasks:
+        tasks.append("ccpm")
+    idx = Index.open(index_dir, ef=ef, nprobe=nprobe)
+    report = evaluate(idx, tasks=tasks, sample=sample, seed=seed, ccpm=ccpm_file, progress=not quiet)
+    if as_json:
+        click.echo(_dump(report.to_dict()))
+        return
+    click.echo(f"index {report.index}: model {report.model}, {report.index_type}, {report.texts:,} lines; "
+               f"seed {report.seed}, up to {report.sample:,} queries a task")
+
+    def fmt(v):
+        return "—" if v is None else f"{v:.4f}"
+
+    rows = [[r["task"], r["metric"], fmt(r["model"]), fmt(r["baseline"]), f"{r['n']:,}"] for r in report.rows()]
+    click.echo(format_table(["task", "metric", "model", "baseline (BM25)", "N"], rows))
+    for t in report.tasks:
+        click.echo(f"{t.task}: {t.n:,} queries of {t.available:,} available, {t.seconds}s" + (f"; {t.note}" if t.note else ""))
+

@@ -319,3 +319,24 @@ class Store:
         return {"dynasties": [{"name": d, "poems": n} for d, n in dynasties],
                 "collections": [{"collection": c, "book": b, "poems": n} for c, b, n in books]}
 
+    # -- evaluation (poetry-search eval) ---------------------------------------------------------
+
+    def line_layout(self) -> tuple:
+        """(position, paragraph, text_id) of every line as numpy int64 arrays, in ``lines.id`` order:
+        poem after poem, each poem's lines in order (a build writes them so), so a poem starts
+        where position is 0. One pass over the table in rowid order, no sort."""
+        import numpy as np
+
+        n = self.count("lines")
+        flat = np.fromiter((v for row in self.conn.execute("SELECT position, paragraph, text_id FROM lines ORDER BY id")
+                            for v in row), np.int64, 3 * n)
+        flat = flat.reshape(n, 3)
+        return flat[:, 0].copy(), flat[:, 1].copy(), flat[:, 2].copy()
+
+    def annotated_lines(self, books: Sequence[str], marker: str) -> list[tuple[int, str]]:
+        """Distinct (``texts.id``, original) of lines of the given books whose original contains
+        ``marker`` (e.g. 一作, the editors' alternative readings), sorted."""
+        marks = ",".join("?" * len(books))
+        sql = (f"SELECT DISTINCT l.text_id, l.original FROM lines l JOIN poems p ON p.id = l.poem_id "
+               f"WHERE p.book IN ({marks}) AND instr(l.original, ?) > 0 ORDER BY 1, 2")
+        return self.conn.execute(sql, [*books, marker]).fetchall()
