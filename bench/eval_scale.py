@@ -36,10 +36,11 @@ def main() -> None:
     args = ap.parse_args()
     store = Store.__new__(Store)  # read-only: never touch someone's index
     store.conn = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
+    store.path = Path(args.db)
     out: dict = {}
 
     t = time.perf_counter()
-    texts = [r[0] for r in store.conn.execute("SELECT text FROM texts ORDER BY id")]
+    texts = store.text_column("text").to_pylist()
     out["read_texts_s"] = round(time.perf_counter() - t, 1)
     lengths = np.fromiter(map(len, texts), np.int64, len(texts))
 
@@ -49,7 +50,7 @@ def main() -> None:
     out["couplets"] = len(pairs)
 
     t = time.perf_counter()
-    norm = Normalizer(dict(store.conn.execute("SELECT description, char FROM glyphs")))
+    norm = Normalizer(store.glyphs())
     variants = {(v, tid) for tid, o in store.annotated_lines(VARIANT_BOOKS, VARIANT_MARKER) for v in line_variants(o, norm)}
     out["variants_s"] = round(time.perf_counter() - t, 1)
     out["variants"] = len(variants)

@@ -36,6 +36,7 @@ import math
 import re
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -114,10 +115,19 @@ def rank_counts(scores: np.ndarray, target: int, exclude: Iterable[int] = ()) ->
     return greater, ties
 
 
-def text_arrays(index) -> tuple[np.ndarray, np.ndarray]:
-    """Every line's characters as one array of code points, and each line's length in characters,
-    in ``texts.id`` order: decoded at once from the UTF-8 buffer of the index's text column."""
-    arr = index.column("text")
+_TEXTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def index_texts(index):
+    """The index's lines as a pyarrow string array indexed by ``texts.id``, read once per index."""
+    if index not in _TEXTS:
+        _TEXTS[index] = index.store.text_column("text")
+    return _TEXTS[index]
+
+
+def text_arrays(arr) -> tuple[np.ndarray, np.ndarray]:
+    """Every line of a pyarrow string array as one array of code points, and each line's length in
+    characters: decoded at once from the array's UTF-8 buffer."""
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1].astype(np.int64)
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
     offsets -= offsets[0]
@@ -212,8 +222,8 @@ class CharBM25:
 
     @classmethod
     def from_index(cls, index) -> "CharBM25":
-        """Built from the index's ``texts`` column."""
-        codepoints, lengths = text_arrays(index)
+        """Built from the index's lines."""
+        codepoints, lengths = text_arrays(index_texts(index))
         return cls(codepoints=codepoints, lengths=lengths)
 
     def _tf_weight(self, tf, length):
@@ -343,14 +353,15 @@ def variant_census(corpus: str | Path) -> dict:
     scan = VariantScan()
     pairs: set[tuple[str, str]] = set()
     books = {fold(b) for b in VARIANT_BOOKS}
-    if "quantangshi" in reader.collections:
-        for poem in reader.read_quantangshi(reader.root / "quantangshi"):
-            if fold(poem.book) not in books:
-                continue
-            for line in poem_lines(poem, norm):
-                if VARIANT_MARKER in line.original:
-                    scan.lines += 1
-                    pairs.update((v, line.text) for v in line_variants(line.original, norm, scan))
+    # 全唐诗 and 全宋诗 live in one folder: read only that one
+    reader.collections = [c for c in reader.collections if c == "quantangshi"]
+    for poem in reader.poems():
+        if fold(poem.book) not in books:
+            continue
+        for line in poem_lines(poem, norm):
+            if VARIANT_MARKER in line.original:
+                scan.lines += 1
+                pairs.update((v, line.text) for v in line_variants(line.original, norm, scan))
     return {"corpus": str(corpus), "books": list(VARIANT_BOOKS), "annotated_lines": scan.lines,
             "annotations": scan.annotations, "usable_variants": len(pairs), "skipped": scan.skipped}
 
@@ -478,7 +489,7 @@ def _ranking_task(task, index, bm25, queries, qvecs, targets, exclude, available
 
 def index_couplets(index) -> np.ndarray:
     """The (first, second) ``texts.id`` pairs of the index's couplets of regulated verse."""
-    return regulated_couplets(*index.store.line_layout(), text_arrays(index)[1])
+    return regulated_couplets(*index.store.line_layout(), text_arrays(index_texts(index))[1])
 
 
 def couplet_task(index, bm25: CharBM25, sample: int, seed: int, progress: bool = False) -> TaskResult:
@@ -486,7 +497,7 @@ def couplet_task(index, bm25: CharBM25, sample: int, seed: int, progress: bool =
     pairs = index_couplets(index)
     pick = _sample(_rng(seed, "couplets"), len(pairs), sample)
     q_ids, targets = pairs[pick, 0], pairs[pick, 1]
-    queries = index.column("text").take(q_ids).to_pylist() if len(q_ids) else []
+    queries = index_texts(index).take(q_ids).to_pylist() if len(q_ids) else []
     # the query lines are corpus lines: their stored vectors are the model's encoding of them
     qvecs = index.vectors.get(q_ids) if len(q_ids) else np.empty((0, index.vectors.d), np.float32)
     return _ranking_task("couplets", index, bm25, queries, qvecs, targets, q_ids, len(pairs), progress)
@@ -563,7 +574,7 @@ def ccpm_task(index, bm25: CharBM25, path: str | Path, sample: int, seed: int, p
         for j, it in enumerate(batch):
             m = len(it["choices"])
             model[s + j, :m] = cvec[at:at + m] @ tvec[j]
-            base[s + j, :m] = bm25.score_docs(norm.query(it["translation"]), [norm.query(c) for c in it["choices"]])
+            base[s + j, :m] = bm25.score_docs(norm.text(it["translation"]), [norm.text(c) for c in it["choices"]])
             at += m
         bar.update(len(batch))
     bar.close()
