@@ -18,6 +18,8 @@ Sections (each prints a table and goes into bench/results.json):
 6. server    `poetry-search serve` under load from a second process (bench/server.py): p50/p95 and
              requests/s of /api/search on the sample and the whole corpus, and a rebuild swapped in
              during the load.
+7. lexical   `find` fragments/patterns/titles/authors vs a plain LIKE/GLOB scan (bench/lexical.py),
+             on a --lexical-only index of the whole corpus (the sample with --quick or --skip-full).
 """
 
 from __future__ import annotations
@@ -381,6 +383,15 @@ def bench_200k() -> None:
     bench_export(out, "200k lines, flat, tiny model", k=10)
 
 
+def bench_lexical(small: bool) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import lexical as lexical_bench  # bench/lexical.py
+
+    say("\n== lexical: find vs a plain LIKE/GLOB scan of the same table")
+    corpus = SAMPLE if small else FULL
+    RESULTS["lexical"] = lexical_bench.main(["--corpus", str(corpus), "--repeat", "7" if small else "15"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run (about 3 minutes)")
@@ -413,6 +424,7 @@ def main() -> None:
     full = None if (args.quick or args.skip_full) else WORK / "index-full-tiny"
     bench_server(sample_index, full, RESULTS, model=model("base"), corpus=SAMPLE, cache=str(WORK / "cache-sample"),
                  work=WORK, requests=300 if args.quick else 2000)
+    bench_lexical(args.quick or args.skip_full)
     RESULTS["bench_seconds"] = time.perf_counter() - t0
     Path(args.out).write_text(json.dumps(RESULTS, ensure_ascii=False, indent=1))
     say(f"\nwrote {args.out} ({RESULTS['bench_seconds'] / 60:.1f} min)")

@@ -24,6 +24,12 @@ from .neighbours import DEFAULT_BATCH_SIZE as NEIGHBOURS_BATCH_SIZE
 from .neighbours import EXCLUDES
 from .store import DEFAULT_INDEX
 
+# Kept here (not imported from search.py) so that --help does not import numpy; a test checks
+# they equal search.MODES / SORTS / FIND_SORTS.
+MODES = ("hybrid", "semantic", "lexical")
+SORTS = ("score", "popularity")
+FIND_SORTS = ("default", "popularity")
+
 # What the wrapper says on Ctrl-C, by command: only a build and an export have a target to protect.
 _INTERRUPTED = {
     "index": "interrupted: the index at the target was left as it was",
@@ -193,8 +199,10 @@ def corpus(directory, strict, as_json):
               help="Embedding cache folder (default: $POETRY_SEARCH_CACHE or ~/.cache/poetry-search).")
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable corpus file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes, only warnings and errors.")
+@click.option("--lexical-only", is_flag=True,
+              help="Build the lexical index alone (find, poem, query --mode lexical): no model is loaded, no vectors.")
 @handle_errors
-def index(corpus_dir, index_dir, model, precision, device, batch_size, index_type, cache_dir, strict, quiet):
+def index(corpus_dir, index_dir, model, precision, device, batch_size, index_type, cache_dir, strict, quiet, lexical_only):
     """Build the search index of a corpus.
 
     Every distinct normalised line is encoded once (and cached, so a rebuild or a resumed build
@@ -206,12 +214,19 @@ def index(corpus_dir, index_dir, model, precision, device, batch_size, index_typ
         poetry-search index                                   # data/sample → index/
         poetry-search index --corpus data/chinese-poetry --index index-full
         poetry-search index --model ./models/bert-base-chinese --precision fp32
+        poetry-search index --corpus data/chinese-poetry --index index-full --lexical-only
     """
     from .indexer import build_index
 
     report = build_index(corpus_dir, index_dir, model, precision=precision, device=device, batch_size=batch_size,
-                         index_type=index_type, cache_dir=cache_dir, strict=strict, progress=not quiet)
+                         index_type=index_type, cache_dir=cache_dir, strict=strict, progress=not quiet,
+                         lexical_only=lexical_only)
     m = report.manifest
+    if lexical_only:
+        click.echo(f"indexed {report.texts:,} distinct lines ({report.lines:,} lines, {report.poems:,} poems) into {report.index} "
+                   f"in {report.seconds:.1f}s, lexical only: vectors were NOT built. `find`, `poem` and `query --mode lexical` "
+                   f"work; for search by meaning rebuild without --lexical-only (with --model).", err=True)
+        return
     extra = f", recall@10 {m['recall_at_10']:.3f} at {m['search_depth']}" if "recall_at_10" in m else ""
     click.echo(f"indexed {report.texts:,} distinct lines ({report.lines:,} lines, {report.poems:,} poems) into {report.index} "
                f"in {report.seconds:.1f}s: {report.encoded:,} encoded, {report.from_cache:,} from cache; "
@@ -230,6 +245,14 @@ def _depth_options(fn):
     return fn
 
 
+def _form_options(fn):
+    fn = click.option("--rhythmic", default=None,
+                      help="Only ci to this tune (ci-pai: 浣溪沙, 满江红…); the same filter as --form.")(fn)
+    fn = click.option("--form", default=None,
+                      help="Only poems of this form where the corpus gives one: 五言绝句, 七言律诗…, or a ci-pai.")(fn)
+    return fn
+
+
 def _read_stdin_queries() -> list[str]:
     lines = [line.strip() for line in sys.stdin.read().splitlines()]
     return [line for line in lines if line]
@@ -242,20 +265,30 @@ def _read_stdin_queries() -> list[str]:
 @click.option("--author", help="Only lines by this author (either script: 王之涣 finds 王之渙).")
 @click.option("--dynasty", help="Only lines of this dynasty: 唐, 宋, 元, 先秦… (or tang, song…).")
 @click.option("--collection", help="Only lines of this collection or book: songci, 唐诗三百首, 诗经…")
+@_form_options
 @click.option("--model", default=None, help="Refuse to run unless the index was built with this model.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
+              help="hybrid: lines containing TEXT verbatim first (exact, then contains), then nearest lines by meaning; "
+                   "semantic: by meaning only; lexical: containing lines only.")
+@click.option("--sort", type=click.Choice(SORTS), default="score", show_default=True,
+              help="score: the mode's order; popularity: the same hits, famous poems first.")
+@click.option("--poems", is_flag=True, help="Group hits by poem: -k poems, each with its matching lines.")
 @_depth_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query (Chinese kept as is).")
 @handle_errors
-def query(text, index_dir, k, author, dynasty, collection, model, ef, nprobe, as_json):
-    """Find the lines nearest to TEXT by cosine similarity.
+def query(text, index_dir, k, author, dynasty, collection, form, rhythmic, model, mode, sort, poems, ef, nprobe, as_json):
+    """Find the lines for TEXT: those containing it first, then the nearest by meaning.
 
     Each TEXT is one query; `-` reads one query a line from stdin (encoded in batches).
-    Filters apply before the nearest-neighbour search, so -k lines come back whenever that many match.
+    Filters apply before the search, so -k lines come back whenever that many match.
+    Each hit says how it was found (match: exact, contains, semantic).
 
     \b
     Examples:
         poetry-search query 大梦谁先觉
+        poetry-search query 谁先觉 --mode semantic
         poetry-search query 春眠不觉晓 -k 5 --dynasty 唐 --json
+        poetry-search query 明月 --poems -k 5 --sort popularity
         printf '白日依山尽\\n明月松间照\\n' | poetry-search query - --json
     """
     from .search import Index, check_k
@@ -268,23 +301,138 @@ def query(text, index_dir, k, author, dynasty, collection, model, ef, nprobe, as
         raise UsageProblem("no query given: pass a line of poetry, e.g. poetry-search query 大梦谁先觉")
     idx = Index.open(index_dir, ef=ef, nprobe=nprobe)
     idx.check_model(model)
-    results = idx.search_batch(texts, k=k, author=author, dynasty=dynasty, collection=collection)
+    results = idx.search_batch(texts, k=k, author=author, dynasty=dynasty, collection=collection,
+                               form=_one_form(form, rhythmic), mode=mode, sort=sort, poems=poems)
     for q, hits in zip(texts, results):
         if as_json:
-            click.echo(_dump({"query": q, "hits": [h.to_dict() for h in hits]}))
+            click.echo(_dump({"query": q, "mode": mode, "hits": [h.to_dict() for h in hits]}))
             continue
         click.echo(f"{q}")
         if not hits:
             click.echo("  (no hits)\n")
             continue
-        rows = [[str(h.rank), f"{h.score:.4f}", h.original, h.title, h.author or "—", h.dynasty, h.book] for h in hits]
-        table = format_table(["#", "score", "line", "title", "author", "dynasty", "book"], rows)
+        _print_hits(hits, poems)
+        click.echo("")
+
+
+def _one_form(form, rhythmic):
+    if form and rhythmic and form != rhythmic:
+        raise UsageProblem("pass --form or --rhythmic, not both (a ci-pai is a form)")
+    return form or rhythmic
+
+
+def _score(s) -> str:
+    return "—" if s is None else f"{s:.4f}"
+
+
+def _line_rows(hits) -> list[list[str]]:
+    return [[str(h.rank), _score(h.score), h.match, h.original, h.title, h.author or "—", h.dynasty, h.book] for h in hits]
+
+
+def _print_hits(hits, poems: bool) -> None:
+    """The table of line hits, or of poems with their matching lines under each."""
+    if poems:
+        rows = [[str(p.rank), _score(p.score), p.title, p.author or "—", p.dynasty, p.form or "", p.poem_id] for p in hits]
+        table = format_table(["#", "score", "title", "author", "dynasty", "form", "poem id"], rows)
         head, rule, *body = table.splitlines()
         click.echo(head + "\n" + rule)
-        for line, h in zip(body, hits):
+        for line, p in zip(body, hits):
             click.echo(line)
-            click.echo(f"   ↳ {_clip(h.context, 72)}" + (f"   (in {h.occurrences} poems)" if h.occurrences > 1 else ""))
-        click.echo("")
+            for h in p.lines:
+                click.echo(f"   ↳ [{h.match}] {_clip(h.context or h.original, 72)}")
+            if not p.lines and p.first_line:
+                click.echo(f"   ↳ {_clip(p.first_line, 72)}")
+        return
+    table = format_table(["#", "score", "match", "line", "title", "author", "dynasty", "book"], _line_rows(hits))
+    head, rule, *body = table.splitlines()
+    click.echo(head + "\n" + rule)
+    for line, h in zip(body, hits):
+        click.echo(line)
+        click.echo(f"   ↳ {_clip(h.context, 72)}" + (f"   (in {h.occurrences} poems)" if h.occurrences > 1 else ""))
+
+
+@cli.command()
+@click.argument("pattern", required=False)
+@_index_options
+@click.option("--title", default=None, help="Only poems whose title contains this (? and * work too); alone, lists them.")
+@click.option("--author", help="Only poems by this author (either script); alone, lists their poems.")
+@click.option("--dynasty", help="Only lines of this dynasty: 唐, 宋, 元, 先秦… (or tang, song…).")
+@click.option("--collection", help="Only lines of this collection or book: songci, 唐诗三百首, 诗经…")
+@_form_options
+@click.option("-k", "k", type=int, default=10, show_default=True, help="How many hits to show.")
+@click.option("--offset", type=int, default=0, show_default=True, help="Skip this many hits first (to page with -k).")
+@click.option("--sort", type=click.Choice(FIND_SORTS), default="default", show_default=True,
+              help="default: the line equal to PATTERN first, then famous poems, then corpus order; popularity: famous first.")
+@click.option("--poems", is_flag=True, help="Group by poem: one entry per poem with its matching lines.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"pattern", "total", "offset", "k", "hits": [...]}.')
+@handle_errors
+def find(pattern, index_dir, title, author, dynasty, collection, form, rhythmic, k, offset, sort, poems, as_json):
+    """Find lines by fragment or pattern, or list poems by title or author.
+
+    PATTERN is a fragment (谁先觉: every line containing it), or a pattern matched against the
+    whole line with ? for one character and * for any run ('?花*': 花 second; '*楼': ending in 楼).
+    Simplified and traditional script fold together. The total count of matches is printed.
+    Needs no model: works on an index built with --lexical-only.
+
+    \b
+    Examples:
+        poetry-search find 谁先觉
+        poetry-search find '?花*' -k 20 --offset 20
+        poetry-search find '明月?时有' --json
+        poetry-search find --title 静夜思
+        poetry-search find --author 李白 --form 七言绝句
+        poetry-search find 明月 --poems --rhythmic 水调歌头
+    """
+    from .search import Index
+
+    if pattern is not None and not pattern.strip():
+        raise UsageProblem("the pattern is empty: pass a fragment such as 谁先觉, or a pattern such as '?花*'")
+    idx = Index.open(index_dir)
+    result = idx.find(pattern, title=title, author=author, dynasty=dynasty, collection=collection,
+                      form=_one_form(form, rhythmic), k=k, offset=offset, sort=sort, poems=poems)
+    listing = pattern is None
+    if as_json:
+        click.echo(_dump({"pattern": pattern, "title": title, "author": author, **result.to_dict()}))
+        return
+    what = "poems" if (listing or poems) else "lines"
+    shown = f"{result.offset + 1}-{result.offset + len(result.hits)}" if result.hits else "none"
+    click.echo(f"{pattern or title or author}: {result.total:,} {what} (showing {shown})")
+    if result.hits:
+        _print_hits(result.hits, listing or poems)
+
+
+@cli.command()
+@click.argument("poem_id")
+@_index_options
+@click.option("--json", "as_json", is_flag=True, help="Print the poem as JSON (title, author, paragraphs, lines…).")
+@handle_errors
+def poem(poem_id, index_dir, as_json):
+    """Print a whole poem: title, author, dynasty, form or ci-pai, every line, source.
+
+    POEM_ID is the poem_id of a hit (query --json, find --json, or the poem id column of --poems).
+
+    \b
+    Examples:
+        poetry-search poem 0167687e-8325-48bf-8da4-3749c9ce0a74
+        poetry-search poem songci/宋词三百首/0 --json
+    """
+    from .search import Index
+
+    p = Index.open(index_dir).poem(poem_id)
+    if as_json:
+        click.echo(_dump(p))
+        return
+    head = f"{p['title']}  {p['author'] or '佚名'}（{p['dynasty'] or '?'}）"
+    click.echo(head)
+    extra = [x for x in (p.get("form"), p.get("book")) if x]
+    if extra:
+        click.echo(" · ".join(extra))
+    click.echo("")
+    for para in p["paragraphs"]:
+        click.echo(para)
+    click.echo("")
+    pop = f", popularity {p['popularity']:.2f}" if p.get("popularity") is not None else ""
+    click.echo(f"source: {p['source']} #{p['position']} (id {p['id']}{pop})", err=False)
 
 
 @cli.command()
@@ -337,6 +485,16 @@ def info(index_dir, as_json):
         click.echo(_dump(data))
         return
     c = data["counts"]
+    if data.get("lexical_only"):
+        rows = [("index", data["index"]), ("database", data["database"]),
+                ("model", "none: built with --lexical-only (find, poem, query --mode lexical)"),
+                ("corpus", f"{data.get('corpus')} (fingerprint {data.get('corpus_fingerprint')})"),
+                ("counts", f"{c['poems']:,} poems, {c['lines']:,} lines, {c['texts']:,} distinct lines"),
+                ("built", f"{data.get('created_at')} by poetry-search {data.get('poetry_search_version')} in {data.get('build_seconds')}s")]
+        width = max(_width(k) for k, _ in rows)
+        for key, value in rows:
+            click.echo(f"{_pad(key, width)}  {value}")
+        return
     rows = [
         ("index", data["index"]), ("database", data["database"]), ("vectors", data["vectors"]),
         ("model", f"{data['model']} ({data.get('model_source')}, fingerprint {data.get('model_fingerprint')})"),

@@ -55,3 +55,7 @@ def require(module: str):
         return importlib.import_module(module)
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise MissingDependencyError(f"{module} is not installed ({e}): pip install {module.split('.')[0]}") from None
+
+
+class VectorsMissingError(PoetrySearchError):
+    """A search by meaning was asked of an index built with --lexical-only."""

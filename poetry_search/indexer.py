@@ -27,6 +27,7 @@ from .cache import EmbeddingCache, cache_key
 from .corpus import DEFAULT_CORPUS, CorpusReader, poem_lines
 from .encoder import DEFAULT_MODEL, Encoder
 from .errors import BuildError, CorpusError, PoetrySearchError, UsageProblem
+from .lexical import build_lexicon
 from .normalize import NORMALIZE_VERSION, fold
 from .store import DB_NAME, DEFAULT_INDEX, SCHEMA_VERSION, Store
 
@@ -229,16 +230,22 @@ def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, ind
 def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEFAULT_INDEX, model: str = DEFAULT_MODEL, *,
                 precision: str = "auto", device: str = "auto", batch_size: int | None = None,
                 index_type: str = "auto", cache_dir: str | Path | None = None, strict: bool = False,
-                progress: bool = False) -> BuildReport:
-    """Build (or rebuild) the index at ``index_dir`` from ``corpus`` with ``model``."""
+                progress: bool = False, lexical_only: bool = False) -> BuildReport:
+    """Build (or rebuild) the index at ``index_dir`` from ``corpus`` with ``model``.
+
+    ``lexical_only``: no model and no vectors; the lexical index (find, poem) alone."""
     t0 = time.perf_counter()
     say = log.info
     target = Path(index_dir)
     _check_target(target)
     reader = CorpusReader(corpus, strict=strict, echo=lambda m: log.warning(m.removeprefix("warning: ")))
-    encoder = Encoder(model, device=device, precision=precision, batch_size=batch_size)
-    say(f"model {encoder.resolved.spec} ({encoder.resolved.source}, {encoder.dimension} dimensions) "
-        f"on {encoder.device}, precision {encoder.precision}")
+    if lexical_only:
+        encoder = None
+        say("lexical only: no model is loaded and no vectors are built")
+    else:
+        encoder = Encoder(model, device=device, precision=precision, batch_size=batch_size)
+        say(f"model {encoder.resolved.spec} ({encoder.resolved.source}, {encoder.dimension} dimensions) "
+            f"on {encoder.device}, precision {encoder.precision}")
     target.parent.mkdir(parents=True, exist_ok=True)
     for p in clean_stale(target):
         say(f"removed {p.name}, left by an interrupted build")
@@ -253,18 +260,29 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
         del text_ids
         if not texts:
             raise CorpusError(f"{corpus} holds no lines to index: check the folder (poetry-search corpus {corpus})")
-        cache = EmbeddingCache(cache_dir, cache_key(encoder.describe()))
-        t_enc = time.perf_counter()
-        encoded, from_cache = encode_missing(texts, encoder, cache, progress)
-        encode_seconds = time.perf_counter() - t_enc
-        vec, kind, quality = build_vectors(texts, encoder, cache, index_type, tmp, progress)
+        t_lex = time.perf_counter()
+        lexical = build_lexicon(store, reader.root, fold, texts)
+        lexical["build_seconds"] = round(time.perf_counter() - t_lex, 2)
+        store.commit()
+        if lexical_only:
+            encoded = from_cache = 0
+            encode_seconds = 0.0
+            vec, kind, quality = None, None, {}
+            described = {"model": None, "lexical_only": True}
+        else:
+            cache = EmbeddingCache(cache_dir, cache_key(encoder.describe()))
+            t_enc = time.perf_counter()
+            encoded, from_cache = encode_missing(texts, encoder, cache, progress)
+            encode_seconds = time.perf_counter() - t_enc
+            vec, kind, quality = build_vectors(texts, encoder, cache, index_type, tmp, progress)
+            described = encoder.describe()
         counts = {"poems": store.count("poems"), "lines": store.count("lines"), "texts": len(texts),
                   "authors": store.count("authors")}
         manifest = {
             "poetry_search_version": __version__,
             "schema_version": SCHEMA_VERSION,
             "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            **encoder.describe(),
+            **described,
             "normalize_version": NORMALIZE_VERSION,
             "corpus": str(Path(corpus).resolve()),
             "corpus_fingerprint": corpus_fingerprint(reader.root, reader.collections),
@@ -272,8 +290,9 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
             "skipped_files": reader.warnings.skipped,
             "counts": counts,
             "index_type": kind,
-            "faiss_factory": vectors.factory_string(kind, len(texts)),
-            "search_depth": vec.depth(),
+            "faiss_factory": vectors.factory_string(kind, len(texts)) if kind else None,
+            "search_depth": vec.depth() if vec is not None else {},
+            "lexical": lexical,
             **quality,
             "build_seconds": round(time.perf_counter() - t0, 2),
             "encoded": encoded,
@@ -282,7 +301,8 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
         store.set_manifest(manifest)
         store.commit()
         store.close()
-        vec.save(tmp)
+        if vec is not None:
+            vec.save(tmp)
         fsutil.fsync_tree(tmp)
         fsutil.swap_in(tmp, target)
     except BaseException as e:

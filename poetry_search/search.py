@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import __version__, vectors
-from .errors import IndexDamagedError, IndexNotFoundError, ModelMismatchError, UsageProblem
+from .errors import (IndexDamagedError, IndexNotFoundError, ModelMismatchError, PoemNotFoundError, UsageProblem,
+                     VectorsMissingError)
 from .neighbours import DEFAULT_BATCH_SIZE, NeighbourBatch, Neighbours
 from .normalize import Normalizer, fold
 from .store import DB_NAME, DEFAULT_INDEX, SCHEMA_VERSION, Store
@@ -26,6 +27,12 @@ if TYPE_CHECKING:
     from .encoder import Encoder
 
 log = logging.getLogger("poetry_search")
+# query --mode: hybrid = lines containing the query verbatim first (exact, then contains), then
+# semantic neighbours; semantic = nearest lines by cosine only; lexical = containing lines only.
+MODES = ("hybrid", "semantic", "lexical")
+SORTS = ("score", "popularity")
+FIND_SORTS = ("default", "popularity")
+MATCHES = ("exact", "contains", "semantic")
 # A filtered search on an approximate index scans the allowed vectors exactly when there are at
 # most this many: cheaper than a graph walk that must skip most nodes, and it never comes up short.
 EXACT_SUBSET_LIMIT = 50_000
@@ -48,7 +55,7 @@ class Hit:
     """One search result: a distinct line, with the metadata of its first (matching) occurrence."""
 
     rank: int
-    score: float
+    score: float | None
     id: int
     text: str
     original: str
@@ -60,9 +67,45 @@ class Hit:
     book: str
     context: str
     occurrences: int
+    match: str = "semantic"  # how it was found: exact (the line is the query), contains, semantic
+    popularity: float | None = None  # of the most popular poem containing the line (0-1), None if unranked
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class PoemHit:
+    """One poem of a grouped result (``poems=True``), with its matching lines."""
+
+    rank: int
+    poem_id: str
+    title: str
+    author: str
+    dynasty: str
+    collection: str
+    book: str
+    form: str | None
+    score: float | None  # the best score of its lines (None for lexical hits without vectors)
+    popularity: float | None
+    first_line: str
+    lines: list[Hit]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FindResult:
+    """A page of ``Index.find``: ``total`` counts every match (lines, or poems when grouped or listed)."""
+
+    total: int
+    offset: int
+    k: int
+    hits: list  # list[Hit] or list[PoemHit]
+
+    def to_dict(self) -> dict:
+        return {"total": self.total, "offset": self.offset, "k": self.k, "hits": [h.to_dict() for h in self.hits]}
 
 
 def check_k(k: int) -> None:
@@ -157,6 +200,8 @@ class Index:
         self.normalizer = Normalizer(store.glyphs())
         self.queries = QueryEncoder(self.normalizer, self._load_encoder)
         self._bulk = None
+        self._lexicon = None
+        self._has_lexicon: bool | None = None
 
     @classmethod
     def open(cls, path: str | Path = DEFAULT_INDEX, ef: int | None = None, nprobe: int | None = None) -> "Index":
@@ -176,8 +221,13 @@ class Index:
             raise IndexDamagedError(
                 f"the index at {p} has schema version {manifest.get('schema_version')}, and this poetry-search "
                 f"{__version__} reads version {SCHEMA_VERSION}: rebuild it with `poetry-search index --index {p}`")
-        index = vectors.Vectors.load(p)
         n_texts = store.count("texts")
+        if manifest.get("lexical_only"):
+            if manifest["counts"].get("texts") != n_texts:
+                raise IndexDamagedError(f"the index at {p} is inconsistent: {n_texts} texts in the database, "
+                                        f"{manifest['counts'].get('texts')} in the manifest; rebuild it with `poetry-search index`")
+            return cls(p, store, None, manifest)
+        index = vectors.Vectors.load(p)
         expected = manifest["counts"].get("texts")
         if index.ntotal != n_texts or expected != n_texts:
             raise IndexDamagedError(f"the index at {p} is inconsistent: {index.ntotal} vectors, {n_texts} texts in the database, "
@@ -193,14 +243,44 @@ class Index:
         return self
 
     def __len__(self) -> int:
-        return self.vectors.ntotal
+        return self.vectors.ntotal if self.vectors is not None else int(self.manifest["counts"]["texts"])
 
-    # -- the model -----------------------------------------------------------------------------
+    @property
+    def has_vectors(self) -> bool:
+        """False for an index built with ``--lexical-only``: only lexical calls work on it."""
+        return self.vectors is not None
+
+    def require_vectors(self) -> None:
+        if self.vectors is None:
+            raise VectorsMissingError(
+                f"the index at {self.path} was built with --lexical-only and has no vectors: `poetry-search find`, "
+                f"`poem` and `query --mode lexical` work on it; to search by meaning, rebuild it with a model: "
+                f"poetry-search index --corpus {self.manifest.get('corpus', 'CORPUS')} --index {self.path} --model bert-base-chinese")
+
+    @property
+    def has_lexicon(self) -> bool:
+        """False for an index built before lexical search existed (semantic search still works)."""
+        if self._has_lexicon is None:
+            self._has_lexicon = self.store.has_lexicon and self.store.has_lexicon_field("text")
+        return self._has_lexicon
+
+    @property
+    def lexicon(self):
+        """The lexical index (lexical.py), read lazily."""
+        if self._lexicon is None:
+            from .lexical import Lexicon
+
+            if not self.has_lexicon:
+                raise IndexDamagedError(f"the index at {self.path} was built before lexical search existed: "
+                                        f"rebuild it with `poetry-search index` (or `--lexical-only`) to use find, poem and --mode")
+            self._lexicon = Lexicon(self.store)
+        return self._lexicon
 
     def check_model(self, model: str | None) -> None:
         """Refuse a model other than the one the index was built with."""
         if model is None:
             return
+        self.require_vectors()
         built = self.manifest["model"]
         same = model == built or (Path(model).exists() and Path(built).exists() and Path(model).resolve() == Path(built).resolve())
         if not same:
@@ -215,6 +295,7 @@ class Index:
     def _load_encoder(self):
         from .encoder import Encoder
 
+        self.require_vectors()
         m = self.manifest
         spec = m["model"]
         enc = Encoder(spec, device="auto", precision=m.get("precision", "fp32"))
@@ -248,47 +329,316 @@ class Index:
 
     # -- search --------------------------------------------------------------------------------
 
-    def allowed_ids(self, author=None, dynasty=None, collection=None) -> np.ndarray | None:
-        if not (author or dynasty or collection):
+    def allowed_ids(self, author=None, dynasty=None, collection=None, form=None) -> np.ndarray | None:
+        if not (author or dynasty or collection or form):
             return None
         ids = self.store.text_ids(author=fold(author) or None, dynasty=fold_dynasty(dynasty),
-                                  collection=fold(collection) or None)
+                                  collection=fold(collection) or None, form=self._fold_form(form))
         return np.array(sorted(ids), dtype=np.int64)
 
+    def _fold_form(self, form: str | None) -> str | None:
+        """The folded form, checked: an unknown form is a usage mistake, not an empty result."""
+        if not form:
+            return None
+        f = fold(form)
+        if not self.store.has_lexicon:
+            raise IndexDamagedError(f"the index at {self.path} was built before --form existed: rebuild it with `poetry-search index`")
+        if not self.store.form_exists(f):
+            known = "、".join(self.store.common_forms(8))
+            raise UsageProblem(f"unknown --form {form!r}: the forms this index knows include {known or '(none)'}; "
+                               "pass one of them (ci-pai such as 浣溪沙 work too)")
+        return f
+
+    def _filters(self, author, dynasty, collection, form) -> dict:
+        return {"author": fold(author) or None, "dynasty": fold_dynasty(dynasty), "collection": fold(collection) or None,
+                "form": self._fold_form(form)}
+
     def search(self, text: str, k: int = 10, author: str | None = None, dynasty: str | None = None,
-               collection: str | None = None) -> list[Hit]:
-        """The k nearest distinct lines to ``text`` by cosine, filters applied before the search."""
-        return self.search_batch([text], k=k, author=author, dynasty=dynasty, collection=collection)[0]
+               collection: str | None = None, *, mode: str = "hybrid", form: str | None = None, sort: str = "score",
+               poems: bool = False) -> list:
+        """The k best lines for ``text`` (see ``search_batch``), filters applied before the search."""
+        return self.search_batch([text], k=k, author=author, dynasty=dynasty, collection=collection, mode=mode,
+                                 form=form, sort=sort, poems=poems)[0]
 
     def search_batch(self, texts: Sequence[str], k: int = 10, author: str | None = None, dynasty: str | None = None,
-                     collection: str | None = None) -> list[list[Hit]]:
-        """``search`` for many queries, encoded and searched in batches."""
+                     collection: str | None = None, *, mode: str = "hybrid", form: str | None = None,
+                     sort: str = "score", poems: bool = False) -> list[list]:
+        """``search`` for many queries, encoded and searched in batches.
+
+        ``mode``: ``hybrid`` (lines containing the query verbatim first, the line equal to it
+        marked ``exact``, the others ``contains``, in lexical order: exact, popularity, id; then
+        the nearest lines by cosine, ``semantic``, no line twice), ``semantic`` (cosine only,
+        exactly the plain nearest-neighbour search), ``lexical`` (containing lines only).
+        ``sort="popularity"`` orders the same hits famous first. ``poems=True`` groups hits by
+        poem (their first matching occurrence's) and returns k ``PoemHit``s."""
         check_k(k)
+        if mode not in MODES:
+            raise UsageProblem(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        if sort not in SORTS:
+            raise UsageProblem(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
         normed = [self.normalize_query(t) for t in texts]  # bad queries fail before any work
+        if mode != "lexical":
+            self.require_vectors()
+        if mode == "semantic" and not form and not poems and sort == "score":
+            return self._semantic(normed, k, author, dynasty, collection)
+        filters = self._filters(author, dynasty, collection, form)
+        allowed = self.allowed_ids(author, dynasty, collection, form) if mode != "lexical" else None
+        if allowed is not None and allowed.size == 0:
+            what = ", ".join(f"{n} {v}" for n, v in (("author", author), ("dynasty", dynasty), ("collection", collection),
+                                                     ("form", form)) if v)
+            log.warning(f"no lines match {what}: check the spelling (poetry-search info lists collections)")
+            return [[] for _ in texts]
+        if not texts:
+            return []
+        q = self.encode_normalized(normed) if self.has_vectors else None
+        out = []
+        for i, text in enumerate(normed):
+            qi = q[i:i + 1] if q is not None else None
+            depth = k * 4 if poems else k
+            while True:
+                ranked = self._ranked(text, qi, depth, mode, filters, allowed)
+                hits = self._hits_for(ranked, filters)
+                if sort == "popularity":
+                    hits.sort(key=lambda h: -1.0 if h.popularity is None else -h.popularity)
+                if not poems:
+                    break
+                grouped = self._group(hits, k)
+                if len(grouped) >= k or len(ranked) < depth or depth >= len(self):
+                    break
+                depth *= 4
+            if poems:
+                out.append(grouped)
+            else:
+                for r, h in enumerate(hits[:k]):
+                    h.rank = r + 1
+                out.append(hits[:k])
+        return out
+
+    def _semantic(self, normed, k, author, dynasty, collection) -> list[list[Hit]]:
+        """The plain nearest-neighbour search (``mode="semantic"``)."""
         allowed = self.allowed_ids(author, dynasty, collection)
         if allowed is not None and allowed.size == 0:
             what = ", ".join(f"{n} {v}" for n, v in (("author", author), ("dynasty", dynasty), ("collection", collection)) if v)
             log.warning(f"no lines match {what}: check the spelling (poetry-search info lists collections)")
-            return [[] for _ in texts]
-        if not texts:
+            return [[] for _ in normed]
+        if not normed:
             return []
         q = self.encode_normalized(normed)
         scores, ids = self._search_vectors(q, k, allowed)
         meta = self.store.hits_metadata(sorted({int(i) for i in ids.ravel() if i >= 0}), author=fold(author) or None,
                                         dynasty=fold_dynasty(dynasty), collection=fold(collection) or None)
+        pops = self._popularity(ids.ravel())
         out = []
         for row_s, row_i in zip(scores, ids):
             hits = []
             for s, i in zip(row_s, row_i):
                 if i < 0:
                     continue
-                m = meta[int(i)]
-                hits.append(Hit(rank=len(hits) + 1, score=float(s), id=int(i), text=m["text"], original=m["original"],
-                                poem_id=m["poem_id"], title=m["title"], author=m["author"], dynasty=m["dynasty"],
-                                collection=m["collection"], book=m["book"], context=m["context"],
-                                occurrences=m["occurrences"]))
+                hits.append(self._hit(len(hits) + 1, float(s), int(i), meta[int(i)], "semantic", pops.get(int(i))))
             out.append(hits)
         return out
+
+    @staticmethod
+    def _hit(rank: int, score: float | None, i: int, m: dict, match: str, popularity: float | None) -> Hit:
+        return Hit(rank=rank, score=score, id=i, text=m["text"], original=m["original"], poem_id=m["poem_id"],
+                   title=m["title"], author=m["author"], dynasty=m["dynasty"], collection=m["collection"], book=m["book"],
+                   context=m["context"], occurrences=m["occurrences"], match=match, popularity=popularity)
+
+    def _popularity(self, ids) -> dict[int, float | None]:
+        ids = sorted({int(i) for i in np.asarray(ids).ravel() if i >= 0})
+        if not ids or not self.has_lexicon:
+            return {}
+        return dict(zip(ids, self.lexicon.text_popularity(ids)))
+
+    def _lexical_ids(self, text: str, filters: dict, poem_rowids=None, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of the lines containing ``text`` (a normalised fragment) that pass the filters, in
+        lexical order (exact first, then popularity, then id), and which of them are exact."""
+        from .lexical import Pattern
+
+        lex = self.lexicon
+        ids = lex.text().match(Pattern(text, (text,), False, False))
+        if ids.size and (any(filters.values()) or poem_rowids is not None):
+            ids = np.array(sorted(self.store.filter_texts(ids, poem_rowids=poem_rowids, **filters)), dtype=np.int64)
+        exact = lex.text().lengths[ids] == len(text)
+        ordered = lex.order(ids, exact, limit=limit)
+        return ordered, lex.text().lengths[ordered] == len(text)
+
+    def _ranked(self, text, q, depth, mode, filters, allowed) -> list[tuple[int, float | None, str]]:
+        """(id, score, match) of the first ``depth`` results of one query."""
+        out: list[tuple[int, float | None, str]] = []
+        if mode in ("hybrid", "lexical"):
+            ids, exact = self._lexical_ids(text, filters, limit=depth)
+            scores = (self.vectors.get(ids) @ q[0]).tolist() if q is not None and ids.size else [None] * len(ids)
+            out = [(int(i), None if s is None else float(s), "exact" if e else "contains") for i, s, e in zip(ids, scores, exact)]
+        if mode in ("hybrid", "semantic") and len(out) < depth:
+            seen = {i for i, _, _ in out}
+            scores, ids = self._search_vectors(q, depth + len(out), allowed)
+            for s, i in zip(scores[0], ids[0]):
+                if i >= 0 and int(i) not in seen and len(out) < depth:
+                    out.append((int(i), float(s), "semantic"))
+        return out
+
+    def _hits_for(self, ranked, filters) -> list[Hit]:
+        ids = [i for i, _, _ in ranked]
+        meta = self.store.hits_metadata(sorted(set(ids)), **filters)
+        pops = self._popularity(ids)
+        return [self._hit(r + 1, s, i, meta[i], m, pops.get(i)) for r, (i, s, m) in enumerate(ranked)]
+
+    def _group(self, hits: list[Hit], k: int) -> list[PoemHit]:
+        """Hits grouped by poem, in the order of each poem's best hit; the first k poems."""
+        groups: dict[str, list[Hit]] = {}
+        for h in hits:
+            if h.poem_id in groups or len(groups) < k:
+                groups.setdefault(h.poem_id, []).append(h)
+        return self._poem_hits(groups)
+
+    def _poem_hits(self, groups: dict[str, list[Hit]], start_rank: int = 1) -> list[PoemHit]:
+        rowids = {pid: self.store.poem_rowid(pid) for pid in groups}
+        meta = self.store.poems_by_rowid([r for r in rowids.values() if r is not None]) if self.store.has_lexicon else {}
+        out = []
+        for n, (pid, lines) in enumerate(groups.items()):
+            m = meta.get(rowids[pid], {})
+            first = lines[0]
+            for r, h in enumerate(lines):
+                h.rank = r + 1
+            scores = [h.score for h in lines if h.score is not None]
+            out.append(PoemHit(rank=start_rank + n, poem_id=pid, title=first.title, author=first.author, dynasty=first.dynasty,
+                               collection=first.collection, book=first.book, form=m.get("form"),
+                               score=max(scores) if scores else None, popularity=m.get("popularity"),
+                               first_line=m.get("first_line", ""), lines=lines))
+        return out
+
+    # -- lexical: find, poem -------------------------------------------------------------------
+
+    def find(self, pattern: str | None = None, *, title: str | None = None, author: str | None = None,
+             dynasty: str | None = None, collection: str | None = None, form: str | None = None, k: int = 10,
+             offset: int = 0, sort: str = "default", poems: bool = False) -> FindResult:
+        """Lines matching ``pattern`` (a fragment: 谁先觉; or with ``?`` one character, ``*`` any
+        run, matched against the whole line: '?花*'), or, with no pattern, the poems whose title
+        contains ``title`` and/or whose author is ``author``. Scripts fold (誰先覺 = 谁先觉).
+
+        Order (``sort="default"``): the line equal to the fragment first, then popularity, then
+        id; ``"popularity"``: popularity, then id. ``total`` counts every match; ``k``/``offset``
+        page through them. ``poems=True`` returns poems, each with its matching lines."""
+        from .lexical import parse_pattern
+
+        check_k(k)
+        if offset < 0:
+            raise UsageProblem("--offset must be 0 or more")
+        sort = "default" if sort == "score" else sort  # a page's one sort menu may say "score"
+        if sort not in FIND_SORTS:
+            raise UsageProblem(f"unknown sort {sort!r}: use one of {', '.join(FIND_SORTS)}")
+        if pattern is None and not (title or author):
+            raise UsageProblem("nothing to find: pass a PATTERN (谁先觉, '?花*'), or --title / --author to list poems")
+        lex = self.lexicon
+        filters = self._filters(author, dynasty, collection, form)
+        title_rowids = None
+        title_exact = None
+        if title:
+            tpat = parse_pattern(title, fold, "title")
+            tidx = lex.fields["title"]
+            title_rowids = tidx.match(tpat)
+            if tpat.literal:
+                title_exact = tidx.lengths[title_rowids] == len(tpat.literal)
+        if pattern is None:
+            return self._list_poems(filters, title_rowids, title_exact, k, offset, sort)
+        pat = parse_pattern(pattern, self.normalizer.text)
+        tindex = lex.text()
+        if pat.min_length > tindex.max_length:
+            shown = pattern if len(pattern) <= 20 else pattern[:20] + "…"
+            raise UsageProblem(f"the pattern {shown!r} ({pat.min_length} characters) is longer than any line of this index "
+                               f"(the longest has {tindex.max_length}): shorten it")
+        ids = tindex.match(pat)
+        if ids.size and (any(filters.values()) or title_rowids is not None):
+            ids = np.array(sorted(self.store.filter_texts(ids, poem_rowids=title_rowids, **filters)), dtype=np.int64)
+        exact = (tindex.lengths[ids] == len(pat.literal)) if pat.literal else np.zeros(ids.size, bool)
+        exact_ids = set(ids[exact].tolist())
+        if not poems:
+            ordered = lex.order(ids, exact if sort == "default" else None, limit=offset + k)
+            page = ordered[offset:offset + k].tolist()
+            meta = self.store.hits_metadata(sorted(page), poem_rowids=title_rowids, **filters)
+            pops = self._popularity(page)
+            hits = [self._hit(offset + r + 1, None, i, meta[i], "exact" if i in exact_ids else "contains", pops.get(i))
+                    for r, i in enumerate(page)]
+            return FindResult(total=int(ids.size), offset=offset, k=k, hits=hits)
+        ordered = lex.order(ids, exact if sort == "default" else None)
+        return self._find_poems(ordered, exact_ids, filters, title_rowids, k, offset, sort)
+
+    def _list_poems(self, filters, title_rowids, title_exact, k, offset, sort) -> FindResult:
+        lex = self.lexicon
+        rows = self.store.poem_rowids(within=title_rowids, **filters) if (any(filters.values()) or title_rowids is None) \
+            else [(int(r), None) for r in title_rowids]
+        rowids = np.array(sorted(r[0] for r in rows), dtype=np.int64)
+        exact = None
+        if title_exact is not None and sort == "default":
+            exact = np.isin(rowids, title_rowids[title_exact])
+        ordered = lex.order(rowids, exact, field="title", limit=offset + k)
+        page = ordered[offset:offset + k].tolist()
+        meta = self.store.poems_by_rowid(page)
+        hits = [PoemHit(rank=offset + n + 1, poem_id=m["poem_id"], title=m["title"], author=m["author"], dynasty=m["dynasty"],
+                        collection=m["collection"], book=m["book"], form=m["form"], score=None, popularity=m["popularity"],
+                        first_line=m["first_line"], lines=[])
+                for n, m in enumerate(meta[r] for r in page)]
+        return FindResult(total=int(rowids.size), offset=offset, k=k, hits=hits)
+
+    def _find_poems(self, ordered, exact_ids, filters, title_rowids, k, offset, sort) -> FindResult:
+        lex = self.lexicon
+        line_rank = {int(i): r for r, i in enumerate(ordered.tolist())}
+        occ = self.store.text_occurrences(ordered, poem_rowids=title_rowids, **filters)
+        best: dict[int, int] = {}
+        lines_of: dict[int, list[tuple[int, int]]] = {}
+        for text_id, rowid, _pid, position in occ:
+            r = line_rank[text_id]
+            best[rowid] = min(best.get(rowid, r), r)
+            lines_of.setdefault(rowid, []).append((position, text_id))
+        rowids = np.array(sorted(best), dtype=np.int64)
+        pop = lex.popularity["title"][rowids].astype(np.float64)
+        pop = np.where(np.isnan(pop), -1.0, pop)
+        first = np.array([best[int(r)] for r in rowids], dtype=np.int64)
+        order = np.lexsort((rowids, -pop, first)) if sort == "default" else np.lexsort((rowids, first, -pop))
+        page = rowids[order][offset:offset + k].tolist()
+        meta = self.store.poems_by_rowid(page)
+        texts = sorted({t for r in page for _, t in lines_of[r]})
+        tmeta = self.store.hits_metadata(texts, poem_rowids=title_rowids, **filters)
+        pops = self._popularity(texts)
+        out = []
+        for n, rowid in enumerate(page):
+            m = meta[rowid]
+            hits = []
+            for position, t in sorted(lines_of[rowid]):
+                h = self._hit(len(hits) + 1, None, t, tmeta[t], "exact" if t in exact_ids else "contains", pops.get(t))
+                # this poem's own occurrence of the line, not the first one in the corpus
+                h.poem_id, h.title, h.author, h.dynasty = m["poem_id"], m["title"], m["author"], m["dynasty"]
+                h.collection, h.book = m["collection"], m["book"]
+                hits.append(h)
+            out.append(PoemHit(rank=offset + n + 1, poem_id=m["poem_id"], title=m["title"], author=m["author"],
+                               dynasty=m["dynasty"], collection=m["collection"], book=m["book"], form=m["form"], score=None,
+                               popularity=m["popularity"], first_line=m["first_line"], lines=hits))
+        return FindResult(total=int(rowids.size), offset=offset, k=k, hits=out)
+
+    def poem(self, poem_id: str) -> dict:
+        """A whole poem: id, title, author, dynasty, collection, book, form, source, popularity,
+        paragraphs (the original) and lines (position, paragraph, original, text, text_id)."""
+        got = self.store.poem(str(poem_id))
+        if got is None:
+            raise PoemNotFoundError(f"no poem has id {poem_id!r} in the index at {self.path}: "
+                                    "take the poem_id of a hit (query --json, find --json)")
+        return got
+
+    def echoes(self, text_id: int, k: int = 10) -> list[Hit]:
+        """The k lines nearest to line ``text_id`` written by other authors (``--exclude author``
+        of bulk neighbours: lines that echo another poet), in score order."""
+        self.require_vectors()
+        check_k(k)
+        if not 0 <= int(text_id) < len(self):
+            raise UsageProblem(f"no line has id {text_id}: ids run from 0 to {len(self) - 1}")
+        qids = np.array([int(text_id)], dtype=np.int64)
+        scores, nbrs = self.bulk.nearest(self.vectors.get(qids), qids, k, "author")
+        ids = [int(i) for i in nbrs[0] if i >= 0]
+        meta = self.store.hits_metadata(sorted(set(ids)))
+        pops = self._popularity(ids)
+        return [self._hit(r + 1, float(s), int(i), meta[int(i)], "semantic", pops.get(int(i)))
+                for r, (s, i) in enumerate(zip(scores[0], nbrs[0])) if i >= 0]
 
     def _search_vectors(self, q: np.ndarray, k: int, allowed: np.ndarray | None):
         vec = self.vectors
@@ -321,13 +671,14 @@ class Index:
                    queries: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
                    with_meta: bool = False) -> Iterator[NeighbourBatch]:
         """Every line's (or every query's) k nearest lines, batch by batch (``Neighbours.batches``)."""
+        self.require_vectors()
         return self.bulk.batches(k=k, exclude=exclude, min_score=min_score, queries=queries,
                                  batch_size=batch_size, with_meta=with_meta)
 
     def info(self) -> dict:
         return {**self.manifest, "index": str(self.path), "database": str(self.path / DB_NAME),
-                "vectors": str(self.path / vectors.VECTORS_NAME), "ntotal": len(self),
-                "search_depth": self.vectors.depth()}
+                "vectors": str(self.path / vectors.VECTORS_NAME) if self.has_vectors else None, "ntotal": len(self),
+                "search_depth": self.vectors.depth() if self.has_vectors else {}}
 
     def close(self) -> None:
         self.store.close()

@@ -64,7 +64,26 @@ def _migrations():
         db.execute("CREATE INDEX IF NOT EXISTS poems_book ON poems(book)")
         db.execute("CREATE INDEX IF NOT EXISTS authors_name_norm ON authors(name_norm)")
 
+    @migrations(name="003_lexical")
+    def m003(db):
+        # Lexical search (lexical.py): per-character positional postings of each field, the
+        # field's per-id lengths and per-text popularity as numpy blobs; per-poem popularity
+        # (from the dataset's rank/ folder) and folded form (ci-pai, 五言绝句…) as columns.
+        db.execute("ALTER TABLE poems ADD COLUMN form_norm TEXT")
+        db.execute("ALTER TABLE poems ADD COLUMN popularity REAL")
+        db.execute("CREATE TABLE IF NOT EXISTS lexicon (field TEXT NOT NULL, char TEXT NOT NULL, "
+                   "count INTEGER NOT NULL, keys BLOB NOT NULL)")
+        db.execute("CREATE UNIQUE INDEX IF NOT EXISTS lexicon_field_char ON lexicon(field, char)")
+        db.execute("CREATE TABLE IF NOT EXISTS lexicon_fields (field TEXT PRIMARY KEY, shift INTEGER NOT NULL, "
+                   "dtype TEXT NOT NULL, size INTEGER NOT NULL, lengths BLOB NOT NULL, popularity BLOB)")
+        db.execute("CREATE INDEX IF NOT EXISTS poems_form_norm ON poems(form_norm)")
+
     return migrations
+
+
+# Indexes made before lexical search existed still open (semantic search works on them); the
+# lexical calls then say to rebuild.
+_OPTIONAL_MIGRATIONS = {"003_lexical"}
 
 
 class Store:
@@ -99,10 +118,14 @@ class Store:
                 _migrations().apply(self.db, stop_before="002_lookup_indexes")
             else:
                 self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                if _migrations().pending(self.db):
+                pending = {m.name for m in _migrations().pending(self.db)}
+                self.has_lexicon = not pending
+                if pending - _OPTIONAL_MIGRATIONS:
                     raise IndexDamagedError(f"{self.path} was made by another version of poetry-search: rebuild the index")
         except sqlite3.DatabaseError as e:
             raise IndexDamagedError(f"{self.path} is not a readable SQLite database ({e}): rebuild the index with `poetry-search index`") from None
+        if create:
+            self.has_lexicon = True
         self._conn = conn
 
     def _connect(self) -> sqlite3.Connection:
@@ -199,16 +222,17 @@ class Store:
     def count(self, table: str) -> int:
         return self.conn.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
 
-    def text_ids(self, author: str | None = None, dynasty: str | None = None, collection: str | None = None) -> list[int]:
+    def text_ids(self, author: str | None = None, dynasty: str | None = None, collection: str | None = None,
+                 form: str | None = None) -> list[int]:
         """Ids of texts with at least one occurrence matching every given (folded) filter."""
-        where, params = self._filters(author, dynasty, collection)
+        where, params = self._filters(author, dynasty, collection, form)
         sql = "SELECT DISTINCT lines.text_id FROM lines JOIN poems ON poems.id = lines.poem_id"
         if where:
             sql += " WHERE " + " AND ".join(where)
         return [r[0] for r in self.conn.execute(sql, params)]
 
     @staticmethod
-    def _filters(author, dynasty, collection) -> tuple[list[str], list]:
+    def _filters(author, dynasty, collection, form=None) -> tuple[list[str], list]:
         where, params = [], []
         if author:
             where.append("poems.author_norm = ?")
@@ -219,19 +243,27 @@ class Store:
         if collection:
             where.append("(poems.collection = ? OR poems.book = ?)")
             params += [collection, collection]
+        if form:
+            where.append("poems.form_norm = ?")
+            params.append(form)
         return where, params
 
-    def hits_metadata(self, ids: Sequence[int], author=None, dynasty=None, collection=None) -> dict[int, dict]:
-        """For each text id: its text and the metadata of its first occurrence (first matching the filters)."""
+    def hits_metadata(self, ids: Sequence[int], author=None, dynasty=None, collection=None, form=None,
+                      poem_rowids=None) -> dict[int, dict]:
+        """For each text id: its text and the metadata of its first occurrence (first matching the
+        filters; ``poem_rowids``: in one of these poems)."""
         out: dict[int, dict] = {}
         if not ids:
             return out
-        filtered = bool(author or dynasty or collection)
+        filtered = bool(author or dynasty or collection or form) or poem_rowids is not None
         for chunk_start in range(0, len(ids), LOOKUP_CHUNK):
             chunk = list(ids[chunk_start:chunk_start + LOOKUP_CHUNK])
             marks = ",".join("?" * len(chunk))
             if filtered:
-                where, params = self._filters(author, dynasty, collection)
+                where, params = self._filters(author, dynasty, collection, form)
+                if poem_rowids is not None:
+                    where.append("poems.rowid IN (SELECT value FROM json_each(?))")
+                    params = params + [self._id_list(poem_rowids)]
                 first = (f"(SELECT min(l2.id) FROM lines l2 JOIN poems ON poems.id = l2.poem_id "
                          f"WHERE l2.text_id = texts.id AND {' AND '.join(where)})")
             else:
@@ -291,24 +323,7 @@ class Store:
             raise IndexDamagedError(f"{self.path}: {len(arr)} rows of {name} for {n} texts: rebuild the index")
         return arr
 
-    # -- browsing (the server's poem page and filter menus) ------------------------------------
-
-    def poem(self, poem_id: str) -> dict | None:
-        """A poem's row and its lines in order (with their ``texts`` id and text), or None."""
-        cols = ("id", "collection", "book", "dynasty", "title", "author", "form", "chapter", "section", "tags",
-                "paragraphs", "source")
-        row = self.conn.execute(f"SELECT {', '.join(cols)} FROM poems WHERE id = ?", (poem_id,)).fetchone()
-        if row is None:
-            return None
-        poem = dict(zip(cols, row))
-        poem["paragraphs"] = json.loads(poem["paragraphs"] or "[]")
-        poem["tags"] = json.loads(poem["tags"]) if poem["tags"] else []
-        poem["lines"] = [
-            {"position": r[0], "paragraph": r[1], "original": r[2], "text_id": r[3], "text": r[4]}
-            for r in self.conn.execute(
-                "SELECT lines.position, lines.paragraph, lines.original, lines.text_id, texts.text FROM lines "
-                "JOIN texts ON texts.id = lines.text_id WHERE lines.poem_id = ? ORDER BY lines.position", (poem_id,))]
-        return poem
+    # -- browsing (the server's filter menus) -------------------------------------------------
 
     def facets(self) -> dict:
         """Poem counts per dynasty and per collection/book: the values the filters accept."""
@@ -340,3 +355,140 @@ class Store:
         sql = (f"SELECT DISTINCT l.text_id, l.original FROM lines l JOIN poems p ON p.id = l.poem_id "
                f"WHERE p.book IN ({marks}) AND instr(l.original, ?) > 0 ORDER BY 1, 2")
         return self.conn.execute(sql, [*books, marker]).fetchall()
+
+    # -- lexical search (lexical.py) -----------------------------------------------------------
+
+    def poem_keys(self) -> list[tuple]:
+        """(rowid, source, position, author_norm, title_norm, form, tags) of every poem."""
+        return self.conn.execute(
+            "SELECT rowid, source, position, author_norm, title_norm, form, tags FROM poems ORDER BY rowid").fetchall()
+
+    def set_poem_columns(self, rows: Iterable[tuple]) -> None:
+        """(form_norm, popularity, rowid) rows."""
+        self.conn.executemany("UPDATE poems SET form_norm = ?, popularity = ? WHERE rowid = ?", rows)
+
+    def iter_texts(self, batch: int = 200_000) -> Iterable[list[tuple[int, str]]]:
+        cur = self.conn.execute("SELECT id, text FROM texts ORDER BY id")
+        while rows := cur.fetchmany(batch):
+            yield rows
+
+    def text_poem_pairs(self):
+        """(text_id, poem rowid) of every line, as two int64 arrays."""
+        import numpy as np
+
+        rows = self.conn.execute("SELECT lines.text_id, poems.rowid FROM lines JOIN poems ON poems.id = lines.poem_id").fetchall()
+        return (np.fromiter((r[0] for r in rows), np.int64, len(rows)), np.fromiter((r[1] for r in rows), np.int64, len(rows)))
+
+    def max_poem_rowid(self) -> int:
+        return self.conn.execute("SELECT coalesce(max(rowid), 0) FROM poems").fetchone()[0]
+
+    def insert_postings(self, field: str, rows: Iterable[tuple[str, int, bytes]]) -> None:
+        self.conn.executemany("INSERT INTO lexicon (field, char, count, keys) VALUES (?, ?, ?, ?)",
+                              ((field, c, n, keys) for c, n, keys in rows))
+
+    def set_lexicon_field(self, field: str, shift: int, dtype: str, size: int, lengths: bytes,
+                          popularity: bytes | None) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO lexicon_fields (field, shift, dtype, size, lengths, popularity) "
+                          "VALUES (?, ?, ?, ?, ?, ?)", (field, shift, dtype, size, lengths, popularity))
+
+    def lexicon_field(self, field: str) -> tuple | None:
+        """(shift, dtype, size, lengths blob, popularity blob) of a field, or None."""
+        return self.conn.execute("SELECT shift, dtype, size, lengths, popularity FROM lexicon_fields WHERE field = ?",
+                                 (field,)).fetchone()
+
+    def has_lexicon_field(self, field: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM lexicon_fields WHERE field = ?", (field,)).fetchone() is not None
+
+    def postings(self, field: str, char: str) -> tuple[int, bytes] | None:
+        return self.conn.execute("SELECT count, keys FROM lexicon WHERE field = ? AND char = ?", (field, char)).fetchone()
+
+    def like_scan(self, glob: str | None = None, like: str | None = None) -> list[int]:
+        """The plain scan lexical search is measured against (bench/lexical.py)."""
+        if glob is not None:
+            return [r[0] for r in self.conn.execute("SELECT id FROM texts WHERE text GLOB ?", (glob,))]
+        return [r[0] for r in self.conn.execute("SELECT id FROM texts WHERE text LIKE ?", (like,))]
+
+    @staticmethod
+    def _id_list(ids) -> str:
+        """A set of integer ids as one JSON parameter, read back with json_each: no temporary
+        table, so concurrent readers of one connection (a threaded server) cannot mix their sets."""
+        return json.dumps([int(i) for i in ids])
+
+    def filter_texts(self, ids, author=None, dynasty=None, collection=None, form=None, poem_rowids=None) -> list[int]:
+        """The texts among ``ids`` with an occurrence in a poem matching every filter
+        (``poem_rowids``: only these poems)."""
+        where, params = self._filters(author, dynasty, collection, form)
+        sql = ("SELECT DISTINCT lines.text_id FROM json_each(?) AS j CROSS JOIN lines ON lines.text_id = j.value "
+               "JOIN poems ON poems.id = lines.poem_id")
+        params = [self._id_list(ids)] + params
+        if poem_rowids is not None:
+            where.append("poems.rowid IN (SELECT value FROM json_each(?))")
+            params.append(self._id_list(poem_rowids))
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [r[0] for r in self.conn.execute(sql, params)]
+
+    def text_occurrences(self, ids, author=None, dynasty=None, collection=None, form=None, poem_rowids=None) -> list[tuple]:
+        """(text_id, poem rowid, poem id, line position) of every occurrence of ``ids`` in a
+        poem matching the filters, in line order."""
+        where, params = self._filters(author, dynasty, collection, form)
+        sql = ("SELECT lines.text_id, poems.rowid, poems.id, lines.position FROM json_each(?) AS j "
+               "CROSS JOIN lines ON lines.text_id = j.value JOIN poems ON poems.id = lines.poem_id")
+        params = [self._id_list(ids)] + params
+        if poem_rowids is not None:
+            where.append("poems.rowid IN (SELECT value FROM json_each(?))")
+            params.append(self._id_list(poem_rowids))
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return self.conn.execute(sql + " ORDER BY lines.id", params).fetchall()
+
+    def poem_rowids(self, author=None, dynasty=None, collection=None, form=None, within=None) -> list[tuple[int, float | None]]:
+        """(rowid, popularity) of the poems matching every filter (``within``: only these rowids)."""
+        where, params = self._filters(author, dynasty, collection, form)
+        if within is not None:
+            where.append("poems.rowid IN (SELECT value FROM json_each(?))")
+            params.append(self._id_list(within))
+        sql = "SELECT poems.rowid, poems.popularity FROM poems"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return self.conn.execute(sql, params).fetchall()
+
+    def poems_by_rowid(self, rowids: Sequence[int]) -> dict[int, dict]:
+        out = {}
+        for s in range(0, len(rowids), 500):
+            chunk = [int(r) for r in rowids[s:s + 500]]
+            for row in self.conn.execute(
+                    f"SELECT rowid, id, title, author, dynasty, collection, book, form, form_norm, popularity, paragraphs "
+                    f"FROM poems WHERE rowid IN ({','.join('?' * len(chunk))})", chunk):
+                paragraphs = json.loads(row[10])
+                out[row[0]] = {"poem_id": row[1], "title": row[2], "author": row[3], "dynasty": row[4],
+                               "collection": row[5], "book": row[6], "form": row[7] or row[8], "popularity": row[9],
+                               "first_line": paragraphs[0] if paragraphs else ""}
+        return out
+
+    def poem_rowid(self, poem_id: str) -> int | None:
+        row = self.conn.execute("SELECT rowid FROM poems WHERE id = ?", (poem_id,)).fetchone()
+        return row[0] if row else None
+
+    def poem(self, poem_id: str) -> dict | None:
+        """A poem with every line (in order, each with its ``texts`` id and text), or None."""
+        lex = "popularity, form_norm" if self.has_lexicon else "NULL, NULL"
+        row = self.conn.execute(
+            f"SELECT id, title, author, dynasty, collection, book, form, source, paragraphs, position, chapter, section, "
+            f"tags, {lex} FROM poems WHERE id = ?", (poem_id,)).fetchone()
+        if row is None:
+            return None
+        lines = self.conn.execute("SELECT position, paragraph, original, texts.text, text_id FROM lines "
+                                  "JOIN texts ON texts.id = lines.text_id WHERE poem_id = ? ORDER BY position", (poem_id,))
+        return {"id": row[0], "title": row[1], "author": row[2], "dynasty": row[3], "collection": row[4], "book": row[5],
+                "form": row[6] or row[14], "source": row[7], "position": row[9], "chapter": row[10], "section": row[11],
+                "tags": json.loads(row[12]) if row[12] else [], "popularity": row[13],
+                "paragraphs": json.loads(row[8] or "[]"),
+                "lines": [{"position": r[0], "paragraph": r[1], "original": r[2], "text": r[3], "text_id": r[4]} for r in lines]}
+
+    def form_exists(self, form: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM poems WHERE form_norm = ? LIMIT 1", (form,)).fetchone() is not None
+
+    def common_forms(self, n: int = 8) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT form_norm FROM poems WHERE form_norm IS NOT NULL GROUP BY form_norm ORDER BY count(*) DESC LIMIT ?", (n,))]

@@ -42,7 +42,7 @@ def test_reference_matrix_is_the_reference(reference, reference_matrix, texts_ta
 def test_every_hit_equals_brute_force(opened, reference, reference_matrix, texts_table):
     corpus_queries = [texts_table[i] for i in range(0, len(texts_table), 997)]
     queries = QUERIES + corpus_queries
-    results = opened.search_batch(queries, k=10)
+    results = opened.search_batch(queries, k=10, mode="semantic")  # hybrid puts containing lines first
     for q, hits in zip(queries, results):
         ids, scores, sims = brute_force(reference.one(q), reference_matrix, 10)
         assert_same_hits(hits, ids, scores, sims)
@@ -68,7 +68,7 @@ def ids_where(sample_lines, texts_table, keep) -> set[int]:
 def test_author_filter_returns_k_hits_by_that_author(opened, reference, reference_matrix, sample_lines, texts_table):
     allowed = ids_where(sample_lines, texts_table, lambda p: p.author == "李白")
     assert len(allowed) > 10
-    hits = opened.search("大梦谁先觉", k=10, author="李白")
+    hits = opened.search("大梦谁先觉", k=10, author="李白", mode="semantic")
     assert len(hits) == 10 and all(h.author == "李白" for h in hits)
     ids, scores, sims = brute_force(reference.one("大梦谁先觉"), reference_matrix, 10, allowed)
     assert_same_hits(hits, ids, scores, sims)
