@@ -200,7 +200,7 @@ def corpus(directory, strict, as_json):
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable corpus file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes, only warnings and errors.")
 @click.option("--lexical-only", is_flag=True,
-              help="Build the lexical index alone (find, poem, query --mode lexical): no model is loaded, no vectors.")
+              help="Build the lexical index alone (find, poem, lexical queries): no model is loaded, no vectors.")
 @handle_errors
 def index(corpus_dir, index_dir, model, precision, device, batch_size, index_type, cache_dir, strict, quiet, lexical_only):
     """Build the search index of a corpus.
