@@ -81,7 +81,7 @@ def test_author_filter_returns_k_hits_by_that_author(opened, reference, referenc
 def test_dynasty_filter_and_its_aliases(opened, reference, reference_matrix, sample_lines, texts_table, dynasty):
     allowed = ids_where(sample_lines, texts_table, lambda p: p.dynasty == "先秦")
     assert len(allowed) > 1000  # 诗经
-    hits = opened.search("明月", k=5, dynasty=dynasty)
+    hits = opened.search("明月", k=5, dynasty=dynasty, mode="semantic")
     assert len(hits) == 5 and all(h.dynasty == "先秦" for h in hits)
     assert_same_hits(hits, *brute_force(reference.one("明月"), reference_matrix, 5, allowed))
 
@@ -91,7 +91,7 @@ def test_collection_filter_takes_a_book_or_a_folder(opened, reference, reference
                                                      collection):
     allowed = ids_where(sample_lines, texts_table, lambda p: collection in (p.collection, p.book))
     assert len(allowed) > 1000
-    hits = opened.search("明月", k=5, collection=collection)
+    hits = opened.search("明月", k=5, collection=collection, mode="semantic")
     assert len(hits) == 5 and all(h.collection == "songci" and h.book == "宋词三百首" for h in hits)
     assert_same_hits(hits, *brute_force(reference.one("明月"), reference_matrix, 5, allowed))
 
