@@ -280,7 +280,8 @@ def read_popularity(rank_dir: Path, poems: Iterable[tuple[int, str, int, str, st
     one corpus file in the same order; each entry is checked against the poem at its position
     (author and title, folded) and, if they disagree, looked up by author and title in that file.
     Returns ({rowid: popularity}, {"entries", "matched", "unmatched"})."""
-    files = sorted(p for p in rank_dir.rglob("*.json") if _rank_source(p.name))
+    # rank/poet/*.json and rank/ci/*.json; glob (unlike rglob before Python 3.13) follows a linked folder
+    files = sorted(p for p in [*rank_dir.glob("*.json"), *rank_dir.glob("*/*.json")] if _rank_source(p.name))
     if not files:
         return {}, {"entries": 0, "matched": 0, "unmatched": 0}
     by_pos: dict[tuple[str, int], tuple[int, str, str]] = {}
