@@ -47,14 +47,14 @@ def test_search_gives_the_library_hits(client, opened, params):
     assert r.status_code == 200, r.text
     body = r.json()
     args = {k: v for k, v in params.items() if k != "q"}
-    expected = _json([h.to_dict() for h in opened.search(params["q"], **args)])
+    expected = _json([h.to_dict() for h in opened.search(params["q"], mode="semantic", **args)])
     assert len(body["hits"]) == params["k"] == len(expected)
     assert body["hits"] == expected
     assert body["query"] == params["q"]
 
 
 def test_search_json_is_query_json(client, sample_index):
-    r = CliRunner().invoke(cli, ["query", "春眠不觉晓", "-k", "4", "--index", str(sample_index), "--json"])
+    r = CliRunner().invoke(cli, ["query", "春眠不觉晓", "-k", "4", "--index", str(sample_index), "--json", "--mode", "semantic"])
     assert r.exit_code == 0, r.output
     cli_hits = json.loads(r.output.splitlines()[0])["hits"]
     api_hits = client.get("/api/search", params={"q": "春眠不觉晓", "k": 4, "mode": "semantic"}).json()["hits"]
