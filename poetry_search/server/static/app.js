@@ -107,18 +107,23 @@ async function showResults(state) {
   $("#poem").hidden = true;
   box.hidden = false;
   if (!state.q) { box.replaceChildren(); status(""); return; }
-  const p = new URLSearchParams({ q: state.q, k: "20", mode: state.mode || "hybrid" });
+  // ? (one character) or * (any run) make the query a pattern: find, not search
+  const pattern = /[?*？＊]/.test(state.q);
+  const p = pattern ? new URLSearchParams({ pattern: state.q.replace(/？/g, "?").replace(/＊/g, "*"), k: "20" })
+                    : new URLSearchParams({ q: state.q, k: "20", mode: state.mode || "hybrid" });
   for (const k of ["author", "dynasty", "collection", "form"]) if (state[k]) p.set(k, state[k]);
   const mine = ++seq;
   status("搜索中…");
   let data;
-  try { data = await api("/api/search?" + p); } catch (e) {
+  try { data = await api((pattern ? "/api/find?" : "/api/search?") + p); } catch (e) {
     if (mine === seq) { box.replaceChildren(); status(e.message, true); }
     return;
   }
   if (mine !== seq) return;
   box.replaceChildren(...data.hits.map((h) => card(h, data.folds, state)));
-  status(data.hits.length ? `${data.hits.length} 条结果` : "没有结果：换个说法，或去掉筛选条件");
+  const n = data.hits.length;
+  status(!n ? "没有结果：换个说法，或去掉筛选条件"
+    : pattern ? `共 ${data.total.toLocaleString()} 句合此格式${data.total > n ? `，列出前 ${n} 句` : ""}` : `${n} 条结果`);
   document.title = `${state.q} · 寻诗`;
 }
 
