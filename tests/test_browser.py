@@ -160,7 +160,7 @@ def test_errors_show_as_messages(page, server):
     assert "at most" in page.inner_text("#status")
     page.goto(server + "?poem=no-such-poem")
     page.wait_for_selector(".status.error")
-    assert "no poem has id" in page.inner_text("#status")
+    assert "no-such-poem" in page.inner_text("#status")
 
 
 HOSTILE_TITLE = "<script>window.__pwned = 1</script>題"
