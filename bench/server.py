@@ -43,7 +43,8 @@ def corpus_queries(index: Path, n: int = 300) -> list[str]:
     return [texts[i].as_py() for i in range(0, len(texts), step)][:n]
 
 
-async def _load(url: str, queries: list[str], requests: int, concurrency: int, expect: dict | None) -> dict:
+async def _load(url: str, queries: list[str], requests: int, concurrency: int, expect: dict | None,
+                mode: str | None = None) -> dict:
     import httpx
 
     lat: list[float] = []
@@ -56,7 +57,7 @@ async def _load(url: str, queries: list[str], requests: int, concurrency: int, e
                 q = queries[i % len(queries)]
                 t = time.perf_counter()
                 try:
-                    r = await client.get("/api/search", params={"q": q, "k": 10})
+                    r = await client.get("/api/search", params={"q": q, "k": 10, **({"mode": mode} if mode else {})})
                     ok = r.status_code == 200
                     if ok and expect is not None:
                         hits = r.json()["hits"]
@@ -77,7 +78,8 @@ async def _load(url: str, queries: list[str], requests: int, concurrency: int, e
             "max_ms": float(ms.max())}
 
 
-def load(url: str, queries: list[str], requests: int = 2000, concurrency: int = 32, expect: dict | None = None) -> dict:
+def load(url: str, queries: list[str], requests: int = 2000, concurrency: int = 32, expect: dict | None = None,
+         mode: str | None = None) -> dict:
     """``requests`` searches, ``concurrency`` at a time, against the server at ``url`` (loopback only)."""
     from urllib.parse import urlparse
 
@@ -86,7 +88,7 @@ def load(url: str, queries: list[str], requests: int = 2000, concurrency: int = 
     if not is_loopback(urlparse(url).hostname or ""):
         raise SystemExit(f"refusing to load-test {url}: only loopback addresses")
     requests, concurrency = min(requests, MAX_REQUESTS), min(concurrency, MAX_CONCURRENCY)
-    return asyncio.run(_load(url, queries, requests, concurrency, expect))
+    return asyncio.run(_load(url, queries, requests, concurrency, expect, mode))
 
 
 def first_hits(url: str, queries: list[str]) -> dict:
@@ -102,14 +104,15 @@ def generation(url: str) -> int:
     return httpx.get(url + "healthz", timeout=60).json()["generation"]
 
 
-def run_one(label: str, index: Path, requests: int, concurrency: int, max_batch: int = 32) -> dict:
+def run_one(label: str, index: Path, requests: int, concurrency: int, max_batch: int = 32, mode: str | None = None) -> dict:
     queries = corpus_queries(index)
     t = time.perf_counter()
     with live_server(index, cwd=ROOT, args=("--max-batch", str(max_batch))) as url:
         ready = time.perf_counter() - t
-        load(url, queries[:20], requests=64, concurrency=8)  # warm-up, not counted
-        res = load(url, queries, requests, concurrency)
-    res.update(label=f"{label}, --max-batch {max_batch}", index=str(index), start_seconds=ready, max_batch=max_batch)
+        load(url, queries[:20], requests=64, concurrency=8, mode=mode)  # warm-up, not counted
+        res = load(url, queries, requests, concurrency, mode=mode)
+    res.update(label=f"{label}, --max-batch {max_batch}" + (f", mode={mode}" if mode else ""), index=str(index),
+               start_seconds=ready, max_batch=max_batch, mode=mode or "hybrid (default)")
     return res
 
 
@@ -154,14 +157,21 @@ def table(results: list[dict]) -> None:
 
 
 def bench_server(sample_index: Path, full_index: Path | None, results: dict, *, model: str, corpus: Path,
-                 cache: str | None, work: Path, requests: int = 2000, concurrency: int = 32) -> None:
-    """The `make bench` hook: fills ``results["server"]``."""
+                 cache: str | None, work: Path, requests: int = 2000, concurrency: int = 32,
+                 lexical_full_index: Path | None = None) -> None:
+    """The `make bench` hook: fills ``results["server"]``. ``lexical_full_index``: a whole-corpus
+    ``--lexical-only`` index, loaded with ``mode=lexical`` (no encoder in the loop)."""
     # side by side: each search encoded on its own (1) vs concurrent searches sharing a pass (32)
-    runs = [run_one("sample (flat, random bert-base-shaped model)", sample_index, requests, concurrency, max_batch=b)
-            for b in (1, 32)]
+    runs = [] if sample_index is None else [
+        run_one("sample (flat, random bert-base-shaped model)", sample_index, requests, concurrency, max_batch=b)
+        for b in (1, 32)]
     if full_index is not None and full_index.exists():
         runs.append(run_one("whole corpus (random tiny model)", full_index, requests, concurrency))
-    runs.append(run_swap(sample_index, corpus, model, cache, requests, concurrency, work))
+    if lexical_full_index is not None and lexical_full_index.exists():
+        runs.append(run_one("whole corpus (--lexical-only index)", lexical_full_index, requests, concurrency,
+                            mode="lexical"))
+    if sample_index is not None:
+        runs.append(run_swap(sample_index, corpus, model, cache, requests, concurrency, work))
     results["server"] = runs
     table(runs)
 
@@ -170,6 +180,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sample-index", type=Path, required=True, help="the sample index (bert-base-shaped model)")
     ap.add_argument("--full-index", type=Path, default=None, help="a whole-corpus index (tiny model is fine)")
+    ap.add_argument("--lexical-full-index", type=Path, default=None, help="a whole-corpus --lexical-only index (mode=lexical)")
+    ap.add_argument("--skip-sample", action="store_true", help="only the whole-corpus runs")
     ap.add_argument("--corpus", type=Path, default=ROOT / "data" / "sample", help="corpus of the sample index (for the rebuild)")
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=32)
@@ -184,9 +196,9 @@ def main() -> None:
     model = store.manifest()["model"]
     store.close()
     results: dict = {"machine": {"cores": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}}
-    bench_server(args.sample_index, args.full_index, results, model=model, corpus=args.corpus,
-                 cache=os.environ.get("POETRY_SEARCH_CACHE"), work=args.work, requests=args.requests,
-                 concurrency=args.concurrency)
+    bench_server(None if args.skip_sample else args.sample_index, args.full_index, results, model=model,
+                 corpus=args.corpus, cache=os.environ.get("POETRY_SEARCH_CACHE"), work=args.work,
+                 requests=args.requests, concurrency=args.concurrency, lexical_full_index=args.lexical_full_index)
     if args.out:
         args.out.write_text(json.dumps(results, ensure_ascii=False, indent=1))
         print(f"wrote {args.out}")

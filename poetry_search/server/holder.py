@@ -61,7 +61,7 @@ class IndexHolder:
             return e
         if old is not None and hasattr(new, "adopt_encoder"):
             new.adopt_encoder(old)
-        if self.warm:
+        if self.warm and getattr(new, "has_vectors", True):  # a --lexical-only index has no model
             try:
                 new.encoder  # noqa: B018 - load the model before the first request needs it
             except PoetrySearchError as e:

@@ -76,6 +76,8 @@ def serve(index: str | Path = "index", host: str = "127.0.0.1", port: int = 8000
                 echo(f"poetry-search: serving {Path(index)} at {url} (API docs at {url}docs; "
                      f"ready in {time.monotonic() - started:.1f}s; Ctrl-C stops)")
 
-    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False,
+    # keep-alive 30 s (uvicorn: 5): a pooled client that sends on a connection just as the server
+    # closes it for idleness sees a reset, not an answer; a longer idle limit makes that rarer.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, timeout_keep_alive=30,
                             h11_max_incomplete_event_size=MAX_REQUEST_LINE, timeout_graceful_shutdown=5)
     Server(config).run(sockets=[sock])
