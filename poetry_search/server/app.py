@@ -258,7 +258,7 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
         """``Index.info`` (without the server's file paths) and the values the page's filters offer."""
         def call(idx):
             info = {k: v for k, v in idx.info().items() if k not in ("database", "vectors", "index", "model_path", "corpus")}
-            return {**info, "facets": facets(idx), "limits": {"query_chars": MAX_QUERY_CHARS, "k": MAX_K,
+            return {**info, "has_vectors": bool(getattr(idx, "has_vectors", True)), "facets": facets(idx), "limits": {"query_chars": MAX_QUERY_CHARS, "k": MAX_K,
                                                                 "offset": MAX_OFFSET, "texts": MAX_TEXTS}}
 
         return holder.run(call)

@@ -7,6 +7,8 @@ const FIELDS = ["q", "mode", "author", "dynasty", "collection", "form"];
 const VIEW = ["poem", "line", "echo"];
 const $ = (sel) => document.querySelector(sel);
 let seq = 0;             // answers to superseded requests are dropped
+let DEFAULT_MODE = "hybrid";  // "lexical" on an index built with --lexical-only (no vectors)
+let HAS_VECTORS = true;
 
 function el(tag, props, ...children) {
   const node = document.createElement(tag);
@@ -32,7 +34,7 @@ function urlFor(state) {
   const p = new URLSearchParams();
   for (const k of FIELDS.concat(VIEW)) {
     const v = state[k];
-    if (v && !(k === "mode" && v === "hybrid")) p.set(k, v);
+    if (v && !(k === "mode" && v === DEFAULT_MODE)) p.set(k, v);
   }
   const qs = p.toString();
   return qs ? "?" + qs : location.pathname;
@@ -110,7 +112,7 @@ async function showResults(state) {
   // ? (one character) or * (any run) make the query a pattern: find, not search
   const pattern = /[?*？＊]/.test(state.q);
   const p = pattern ? new URLSearchParams({ pattern: state.q.replace(/？/g, "?").replace(/＊/g, "*"), k: "20" })
-                    : new URLSearchParams({ q: state.q, k: "20", mode: state.mode || "hybrid" });
+                    : new URLSearchParams({ q: state.q, k: "20", mode: state.mode || DEFAULT_MODE });
   for (const k of ["author", "dynasty", "collection", "form"]) if (state[k]) p.set(k, state[k]);
   const mine = ++seq;
   status("搜索中…");
@@ -150,7 +152,7 @@ function paragraph(text, lines, state, folds) {
     p.append(el("button", {
       type: "button", class: "verse" + (hit ? " hit" : "") + (open ? " open" : ""), "data-line": ln.text_id,
       title: "echoes: the nearest lines by other poets", "aria-expanded": open ? "true" : "false",
-      onclick: () => go({ ...state, echo: open ? "" : String(ln.text_id) }),
+      onclick: () => { if (HAS_VECTORS) go({ ...state, echo: open ? "" : String(ln.text_id) }); },
     }, marked(ln.original, folds), tail));
   }
   if (at < text.length) p.append(text.slice(at));
@@ -184,7 +186,7 @@ async function showPoem(state) {
     stanzas.append(paragraph(text, lines, state, poem.folds));
     if (echoes && lines.some((l) => String(l.text_id) === state.echo)) stanzas.append(echoList(echoes, state));
   });
-  const hint = el("p", { class: "hint" }, "点一句诗，看其他诗人笔下最相近的句子 · tap a line for its echoes");
+  const hint = HAS_VECTORS ? el("p", { class: "hint" }, "点一句诗，看其他诗人笔下最相近的句子 · tap a line for its echoes") : null;
   box.replaceChildren(back, el("h1", {}, poem.title || "无题"), el("div", { class: "byline" }, byline),
                       source ? el("div", { class: "source" }, source) : null, stanzas, hint);
   box.hidden = false;
@@ -210,7 +212,7 @@ function fillForm(state) {
   for (const k of FIELDS) {
     const input = document.getElementById(k);
     if (!input) continue;
-    let v = state[k] || (k === "mode" ? "hybrid" : "");
+    let v = state[k] || (k === "mode" ? DEFAULT_MODE : "");
     if (input.tagName === "SELECT" && v && ![...input.options].some((o) => o.value === v)) {
       input.append(el("option", { value: v }, v)); // a value from a shared URL that the menu lacks
     }
@@ -234,8 +236,14 @@ async function loadInfo() {
       const v = c.book || c.collection;
       if (![...col.options].some((o) => o.value === v)) col.append(el("option", { value: v }, v));
     }
+    if (info.has_vectors === false) {
+      HAS_VECTORS = false;
+      DEFAULT_MODE = "lexical";
+      for (const o of $("#mode").options) o.disabled = o.value !== "lexical";
+    }
     const n = info.counts || {};
-    $("#about").textContent = `${(n.poems || 0).toLocaleString()} 首 · ${(n.texts || 0).toLocaleString()} 句 · ${info.index_type || ""} · model ${String(info.model || "").split("/").pop()}`;
+    const how = HAS_VECTORS ? `${info.index_type || ""} · model ${String(info.model || "").split("/").pop()}` : "lexical only";
+    $("#about").textContent = `${(n.poems || 0).toLocaleString()} 首 · ${(n.texts || 0).toLocaleString()} 句 · ${how}`;
   } catch (e) {
     status(e.message, true);
   }
