@@ -61,6 +61,7 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
     ``max_batch``: concurrent searches with the same arguments share one encoder pass, up to this
     many (1: each search encodes on its own)."""
     from .batcher import SearchBatcher
+
     if holder is None:
         holder = IndexHolder(index, check_interval=check_interval)
         holder.load()
