@@ -168,7 +168,7 @@ BAD = [
     ("k not a number", "GET", "/api/search?q=春&k=ten", 400, "k:"),
     ("54 kB query (100 kB: see test_serve_process)", "GET", "/api/search?q=" + "春" * 6_000, 400, "characters long"),
     ("unknown mode", "GET", "/api/search?q=春&mode=fuzzy", 400, "unknown mode 'fuzzy'"),
-    ("unknown poem", "GET", "/api/poems/no-such-poem", 404, "no-such-poem"),
+    ("unknown poem", "GET", "/api/poems/no-such-poem", 404, "no poem has id"),
     ("unknown line", "GET", "/api/lines/99999999/echoes", 404, "no line has id"),
     ("echoes k=0", "GET", "/api/lines/0/echoes?k=0", 400, "between 1 and"),
     ("non-UTF-8 query", "GET", "/api/search?q=%FF%FE", 400, "not UTF-8"),
