@@ -35,6 +35,7 @@ def main() -> None:
         for name, viewport, scale in (("desktop", DESKTOP, 1), ("phone", PHONE, 2)):
             page = browser.new_page(viewport=viewport, device_scale_factor=scale)
             page.goto(url)
+            page.wait_for_selector("body[data-ready]")
             page.fill("#q", args.query)
             page.press("#q", "Enter")
             page.wait_for_selector(".card")

@@ -47,7 +47,7 @@ def page(browser):
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
-    pg.set_default_timeout(60_000)
+    pg.set_default_timeout(120_000)  # the shared test machine can be very busy
     yield pg
     ctx.close()
     assert errors == [], errors
@@ -73,6 +73,7 @@ def url_params(page) -> dict:
 
 def search(page, server, q):
     page.goto(server)
+    page.wait_for_selector("body[data-ready]")
     page.fill("#q", q)
     page.press("#q", "Enter")
     page.wait_for_selector(".card")
@@ -196,6 +197,7 @@ def test_markup_in_the_corpus_and_the_query_stays_text(page, hostile_server):
 
     query = "<script>window.__pwned=3</script>春眠"
     page.goto(hostile_server)
+    page.wait_for_selector("body[data-ready]")
     page.fill("#q", query)
     page.press("#q", "Enter")
     page.wait_for_selector(".card")

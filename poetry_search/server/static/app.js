@@ -267,4 +267,5 @@ document.addEventListener("DOMContentLoaded", async () => {
   window.addEventListener("popstate", render);
   await loadInfo();
   render();
+  document.body.dataset.ready = "1";  // filters filled: tests and screenshots start typing after this
 });
