@@ -273,7 +273,7 @@ def test_rebuild_swapped_in_under_load_loses_no_request(tmp_path, sample_index, 
     shutil.copytree(sample_index, target)
     app = create_app(target, check_interval=0.05)
     queries = ["春眠不觉晓", "床前明月光", "大梦谁先觉", "白日依山尽", "关关雎鸠"]
-    expected = {q: opened.search(q, k=3)[0].original for q in queries}
+    expected = {q: opened.search(q, k=3, mode="semantic")[0].original for q in queries}
     with TestClient(app) as c:
         gen0 = c.get("/healthz").json()["generation"]
         stop = threading.Event()
@@ -337,7 +337,7 @@ def test_concurrent_api_searches_get_the_library_hits(client, opened, texts_tabl
     from concurrent.futures import ThreadPoolExecutor
 
     queries = texts_table[::997][:16]
-    expected = {q: _json([h.to_dict() for h in opened.search(q, k=5)]) for q in queries}
+    expected = {q: _json([h.to_dict() for h in opened.search(q, k=5, mode="semantic")]) for q in queries}
     with ThreadPoolExecutor(16) as pool:
         got = list(pool.map(lambda q: client.get("/api/search", params={"q": q, "k": 5, "mode": "semantic"}).json()["hits"],
                             queries * 3))

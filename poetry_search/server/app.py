@@ -18,7 +18,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import IndexChangedError, IndexNotFoundError, PoemNotFoundError, PoetrySearchError, UsageProblem
+from ..errors import (IndexChangedError, IndexNotFoundError, PoemNotFoundError, PoetrySearchError, UsageProblem,
+                      VectorsMissingError)
+from ..search import FIND_SORTS, MODES, SORTS
 from .holder import IndexHolder
 
 log = logging.getLogger("poetry_search")
@@ -31,8 +33,6 @@ MAX_TEXTS = 16
 MAX_BODY_BYTES = 16 * 1024
 MAX_FILTER_CHARS = 50
 MAX_POEM_ID_CHARS = 200
-MODES = ("hybrid", "semantic", "lexical")
-SORTS = ("score", "popularity")
 ECHO_ORDERS = ("dynasty", "score")
 STATIC = resources.files("poetry_search.server") / "static"
 PAGES = {"/": ("index.html", "text/html; charset=utf-8"), "/static/app.css": ("app.css", "text/css; charset=utf-8"),
@@ -43,7 +43,7 @@ PAGES = {"/": ("index.html", "text/html; charset=utf-8"), "/static/app.css": ("a
 def _status(e: Exception) -> int:
     if isinstance(e, PoemNotFoundError):
         return 404
-    if isinstance(e, UsageProblem):
+    if isinstance(e, (UsageProblem, VectorsMissingError)):  # the fix is in the request: mode=lexical
         return 400
     if isinstance(e, (IndexNotFoundError, IndexChangedError)):
         return 503
@@ -182,7 +182,7 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
         args = dict(title=filter_param(title, "title"), author=filter_param(author, "author"),
                     dynasty=filter_param(dynasty, "dynasty"), collection=filter_param(collection, "collection"),
                     form=filter_param(form, "form"), k=bounded(k, "k", 1, MAX_K),
-                    offset=bounded(offset, "offset", 0, MAX_OFFSET), sort=choice(sort, "sort", ("default",) + SORTS),
+                    offset=bounded(offset, "offset", 0, MAX_OFFSET), sort=choice(sort, "sort", FIND_SORTS),
                     poems=poems)
         pat = text_param(pattern, "pattern", required=not (args["title"] or args["author"]))
         result = holder.run(lambda idx: idx.find(pat, **args))
@@ -198,9 +198,7 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
         text = text_param(q, "q", required=False)
 
         def call(idx):
-            from .. import browse
-
-            poem = browse.poem(idx, poem_id)
+            poem = idx.poem(poem_id)
             return {**poem, "folds": _folds(text, [poem.get("title", "")] + list(poem.get("paragraphs", [])))}
 
         return holder.run(call)
@@ -215,9 +213,7 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
         def call(idx):
             if not 0 <= text_id < len(idx):
                 raise _not_found(f"no line has id {text_id}: ids run from 0 to {len(idx) - 1}")
-            from .. import browse
-
-            hits = browse.echoes(idx, text_id, k=k)
+            hits = idx.echoes(text_id, k=k)
             if order == "dynasty":
                 from ..chronology import earliest_first
 
@@ -321,14 +317,7 @@ def search_call(idx, text: str, args: dict):
 
 def search_batch_call(idx, texts: list[str], args: dict):
     """``idx.search_batch(texts, **args)``: ``search`` is ``search_batch`` of one text."""
-    import inspect
-
-    # INTERIM until issue 12 lands modes/form/poems in Index.search: only what the library takes.
-    accepted = inspect.signature(idx.search_batch).parameters
-    missing = [a for a in ("mode", "form", "poems", "sort") if a not in accepted and args.get(a) not in (None, False, "score", "semantic", "hybrid")]
-    if missing:
-        raise UsageProblem(f"this index's library does not support {', '.join(missing)} yet")
-    return idx.search_batch(texts, **{a: v for a, v in args.items() if a in accepted})
+    return idx.search_batch(texts, **args)
 
 
 def _not_found(message: str) -> PoetrySearchError:
