@@ -17,7 +17,7 @@ import unicodedata
 import click
 
 from .corpus import DEFAULT_CORPUS
-from .encoder import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, DEVICES, LINES_PER_PASS, PRECISIONS
+from .encoder import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, DEVICES, LINES_PER_PASS, PRECISIONS, TOKENS_PER_LINE
 from .errors import PoetrySearchError, UsageProblem
 from .export import FORMATS
 from .neighbours import DEFAULT_BATCH_SIZE as NEIGHBOURS_BATCH_SIZE
@@ -191,8 +191,9 @@ def corpus(directory, strict, as_json):
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
               help="auto: CUDA when torch sees a GPU, else CPU.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help=f"Lines per forward pass for lines of average length; short lines go up to {LINES_PER_PASS}x as many "
-                   f"at once, long ones fewer (default: {DEFAULT_BATCH_SIZE['cpu']} on CPU, {DEFAULT_BATCH_SIZE['cuda']} on CUDA).")
+              help=f"Lines per forward pass for lines of {TOKENS_PER_LINE} tokens; shorter lines go up to {LINES_PER_PASS}x "
+                   f"as many at once, longer ones fewer (default: {DEFAULT_BATCH_SIZE['cpu']} on CPU, "
+                   f"{DEFAULT_BATCH_SIZE['cuda']} on CUDA).")
 @click.option("--index-type", default="auto", show_default=True,
               help="auto, flat (exact), hnsw, ivf, or a FAISS index-factory string. auto: flat up to 200k lines, else hnsw.")
 @click.option("--cache", "cache_dir", type=click.Path(), default=None,

@@ -24,9 +24,9 @@ POOLING = "mean(last_hidden_state, all tokens incl. [CLS]/[SEP]) then L2"
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_MODEL = "bert-base-chinese"
-DEFAULT_BATCH_SIZE = {"cpu": 256, "cuda": 512}  # lines per forward pass, for lines of average length
-# A pass takes up to this many times the batch size of short lines, and a token budget of
-# TOKENS_PER_LINE × batch size bounds it for long ones (equal-length groups need no padding).
+DEFAULT_BATCH_SIZE = {"cpu": 256, "cuda": 512}  # lines per forward pass, at TOKENS_PER_LINE tokens a line
+# A pass holds TOKENS_PER_LINE × batch size tokens (equal-length lines, so no padding), and at most
+# LINES_PER_PASS × batch size lines: short lines go in bigger passes, long ones in smaller.
 LINES_PER_PASS = 4
 TOKENS_PER_LINE = 16
 _HF_PATTERNS = ["*.json", "*.txt", "*.safetensors", "1_Pooling/*", "2_Normalize/*"]
