@@ -162,6 +162,28 @@ def test_exclude_poem_does_not_drop_more_than_needed(opened, reference_matrix):
     np.testing.assert_allclose(batch.column("score")[rows], want, atol=1e-4)
 
 
+def test_rows_short_after_exclusion_are_searched_deeper(opened, reference_matrix, sample_lines, texts_table,
+                                                        monkeypatch):
+    """With no margin the first search asks for exactly k: every query loses at least itself, so every
+    row needs the deeper search, and must still come back with the k best brute-force neighbours."""
+    from poetry_search import neighbours
+
+    monkeypatch.setattr(neighbours, "_MARGIN", {"none": 0, "self": 0, "poem": 0, "author": 0})
+    id_of = {t: i for i, t in enumerate(texts_table)}
+    poems_of: dict[int, set] = {}
+    texts_of: dict[str, set] = {}
+    for text, poem in sample_lines:
+        poems_of.setdefault(id_of[text], set()).add(poem.id)
+        texts_of.setdefault(poem.id, set()).add(id_of[text])
+    batch = next(neighbours.Neighbours(opened).batches(k=5, exclude="poem", batch_size=300))
+    assert batch.queries == 300 and len(batch) == 5 * 300
+    q_ids, scores = batch.column("query_id"), batch.column("score")
+    for q in range(300):
+        sims = reference_matrix @ reference_matrix[q]
+        sims[sorted(set().union(*(texts_of[p] for p in poems_of[q])))] = -np.inf
+        np.testing.assert_allclose(scores[q_ids == q], np.sort(sims)[::-1][:5], atol=1e-4)
+
+
 def test_min_score_keeps_exactly_the_rows_at_or_above_it(sample_index, tmp_path, parquet):
     out = tmp_path / "m.parquet"
     r = run("--index", str(sample_index), "-k", "5", "--min-score", "0.99", "--out", str(out), "--quiet")
