@@ -8,9 +8,9 @@ PKG = ROOT / "poetry_search"
 
 
 def sources(skip=()):
-    files = sorted(p for p in PKG.glob("*.py") if p.name not in skip)
+    files = sorted(p for p in PKG.rglob("*.py") if p.name not in skip)
     assert len(files) >= 10
-    return {p.name: p.read_text("utf-8") for p in files}
+    return {p.relative_to(PKG).as_posix(): p.read_text("utf-8") for p in files}
 
 
 def test_sql_lives_in_the_store():
