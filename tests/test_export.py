@@ -148,6 +148,44 @@ def test_exclude_author_matches_brute_force(opened, reference_matrix, sample_lin
     assert anonymous_pairs > 100  # the rule about anonymous lines is really exercised
 
 
+# Pairs of near-identical lines, each pair in two poems by the same "author": a hand-made corpus
+# where every line's nearest other line is its partner.
+PAIRS = {
+    "無名氏": ("床前明月光疑是地上霜", "床前明月光疑是地上雪"),  # folds to 无名氏
+    "不详": ("白日依山尽黄河入海流", "白日依山尽黄河入海去"),
+    "佚名": ("春眠不觉晓处处闻啼鸟", "春眠不觉晓处处闻啼鸡"),
+    "阙名": ("千山鸟飞绝万径人踪灭", "千山鸟飞绝万径人踪稀"),
+    "": ("关关雎鸠在河之洲窈窕", "关关雎鸠在河之洲淑女"),
+    "李白": ("大漠孤烟直长河落日圆", "大漠孤烟直长河落日红"),
+    "杜甫": ("朝辞白帝彩云间千里江", "朝辞白帝彩云间千里陵"),
+}
+
+
+def test_exclude_author_treats_anonymous_lines_as_nobody(tiny_model, tmp_path):
+    from poetry_search import Index, build_index
+
+    corpus = tmp_path / "corpus" / "quantangshi"
+    corpus.mkdir(parents=True)
+    poems = [{"title": f"{author or '无题'}{i}", "author": author, "paragraphs": [line]}
+             for author, pair in PAIRS.items() for i, line in enumerate(pair)]
+    (corpus / "唐诗三百首.json").write_text(json.dumps(poems, ensure_ascii=False), "utf-8")
+    build_index(tmp_path / "corpus", tmp_path / "idx", model=tiny_model, precision="fp32")
+    idx = Index.open(tmp_path / "idx")
+
+    def nearest(exclude):
+        batches = list(idx.neighbours(k=1, exclude=exclude))
+        assert sum(len(b) for b in batches) == sum(b.queries for b in batches) == 14
+        return {t: n for b in batches for t, n in zip(b.column("query_text"), b.column("neighbor_text"))}
+
+    plain = nearest("self")
+    assert all(plain[a] == b and plain[b] == a for a, b in PAIRS.values())  # the fixture works as meant
+    by_author = nearest("author")
+    for author, (a, b) in PAIRS.items():
+        named = author in ("李白", "杜甫")
+        assert (by_author[a] == b) is not named, (author, by_author[a])
+        assert (by_author[b] == a) is not named, (author, by_author[b])
+
+
 def test_exclude_poem_does_not_drop_more_than_needed(opened, reference_matrix):
     # the first neighbours under --exclude poem are the best ones outside the query's poems
     conn = opened.store.conn
