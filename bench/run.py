@@ -370,7 +370,7 @@ def bench_cli(index_dir: Path) -> None:
     RESULTS["cli_cold_start"] = {k: {"median_s": float(np.median(v)), "runs": v} for k, v in runs.items()}
     table("cli cold start (whole process, median of 3)", [
         ("poetry-search --help", f"{np.median(runs['help']):.2f} s"),
-        ("poetry-search query 春眠不觉晓 (sample, bert-base-shaped)", f"{np.median(runs['query']):.2f} s"),
+        ("poetry-search query 春眠不觉晓 (sample, bert-base-shaped; a corpus line: its stored vector)", f"{np.median(runs['query']):.2f} s"),
     ])
 
 
@@ -413,6 +413,10 @@ def main() -> None:
     bench_roofline()
     bench_encode(2_000 if args.quick else 10_000, 100 if args.quick else 300)
     sample_index = bench_query_sample()
+    from query_paths import bench_query_paths, show  # bench/ is on sys.path: this script's folder
+
+    RESULTS["query_paths"] = bench_query_paths(sample_index, WORK)
+    show(RESULTS["query_paths"], say)
     bench_export(sample_index, "sample, flat, bert-base-shaped", k=10)
     if not args.quick:
         bench_200k()

@@ -199,11 +199,16 @@ def corpus(directory, strict, as_json):
 @click.option("--cache", "cache_dir", type=click.Path(), default=None,
               help="Embedding cache folder (default: $POETRY_SEARCH_CACHE or ~/.cache/poetry-search).")
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable corpus file.")
+@click.option("--no-onnx", is_flag=True,
+              help="Do not put the ONNX query encoder in the index (queries then load torch: seconds slower to start).")
+@click.option("--export-onnx", is_flag=True,
+              help="Only add the ONNX query encoder to the existing index at --index (re-encodes nothing, rebuilds nothing).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes, only warnings and errors.")
 @click.option("--lexical-only", is_flag=True,
               help="Build the lexical index alone (find, poem, lexical queries): no model is loaded, no vectors.")
 @handle_errors
-def index(corpus_dir, index_dir, model, precision, device, batch_size, index_type, cache_dir, strict, quiet, lexical_only):
+def index(corpus_dir, index_dir, model, precision, device, batch_size, index_type, cache_dir, strict, quiet, lexical_only,
+          no_onnx, export_onnx):
     """Build the search index of a corpus.
 
     Every distinct normalised line is encoded once (and cached, so a rebuild or a resumed build
@@ -216,12 +221,20 @@ def index(corpus_dir, index_dir, model, precision, device, batch_size, index_typ
         poetry-search index --corpus data/chinese-poetry --index index-full
         poetry-search index --model ./models/bert-base-chinese --precision fp32
         poetry-search index --corpus data/chinese-poetry --index index-full --lexical-only
+        poetry-search index --index index-full --export-onnx  # add the fast query encoder
     """
+    if export_onnx:
+        from .indexer import add_onnx_export
+
+        if no_onnx:
+            raise UsageProblem("--export-onnx and --no-onnx contradict each other: pass one")
+        add_onnx_export(index_dir, cache_dir=cache_dir)
+        return
     from .indexer import build_index
 
     report = build_index(corpus_dir, index_dir, model, precision=precision, device=device, batch_size=batch_size,
                          index_type=index_type, cache_dir=cache_dir, strict=strict, progress=not quiet,
-                         lexical_only=lexical_only)
+                         lexical_only=lexical_only, onnx=not no_onnx)
     m = report.manifest
     if lexical_only:
         click.echo(f"indexed {report.texts:,} distinct lines ({report.lines:,} lines, {report.poems:,} poems) into {report.index} "
@@ -506,6 +519,8 @@ def info(index_dir, as_json):
         ("collections", ", ".join(data.get("collections", []))),
         ("counts", f"{c['poems']:,} poems, {c['lines']:,} lines, {c['texts']:,} distinct lines, {c.get('authors', 0):,} authors"),
         ("index type", f"{data.get('index_type')} ({data.get('faiss_factory')})"),
+        ("query encoder", f"ONNX Runtime ({data['onnx']['file']}, min cosine to torch {data['onnx']['checked']['min_cosine']})"
+         if data.get("onnx") else f"torch (add the faster one: poetry-search index --index {data['index']} --export-onnx)"),
     ]
     if "recall_at_10" in data:
         rows.append(("recall@10", f"{data['recall_at_10']:.4f} measured on {data.get('recall_sample')} corpus lines at {data.get('search_depth')}"))

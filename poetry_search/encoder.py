@@ -41,6 +41,7 @@ class ResolvedModel:
     source: str  # "local", "huggingface" or "modelscope"
     revision: str | None
     fingerprint: str
+    files: dict | None = None  # relative path -> [size, mtime_ns]: the cheap check at query time
 
 
 def _how_to_get(spec: str) -> str:
@@ -62,12 +63,35 @@ def fingerprint_folder(path: str | Path) -> str:
                                     and not any(part.startswith(".") for part in p.relative_to(root).parts)))
 
 
+def model_files(path: str | Path) -> dict[str, list[int]]:
+    """Size and modification time of every file of a model folder (symlinks followed, as in the
+    Hugging Face cache): what tells, without reading 400 MB, whether the weights may have changed."""
+    root = Path(path)
+    out = {}
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)):
+        st = f.stat()
+        out[f.relative_to(root).as_posix()] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def _fingerprint(path: Path, known: dict | None) -> tuple[str, dict]:
+    """The folder's fingerprint, hashed again only when its files' sizes or times differ from
+    ``known`` (``{"fingerprint", "files"}`` as an index's manifest recorded them)."""
+    files = model_files(path)
+    if known and known.get("files") == files and known.get("fingerprint"):
+        return known["fingerprint"], files
+    return fingerprint_folder(path), files
+
+
 def _is_model_folder(p: Path) -> bool:
     return (p / "config.json").exists() or (p / "modules.json").exists()
 
 
-def resolve_model(spec: str) -> ResolvedModel:
-    """Find a model's files: a folder, a Hugging Face id (cache first), or ``modelscope:ID``."""
+def resolve_model(spec: str, known: dict | None = None) -> ResolvedModel:
+    """Find a model's files: a folder, a Hugging Face id (cache first), or ``modelscope:ID``.
+
+    ``known`` (``{"fingerprint", "files"}`` from a manifest) skips hashing the weights when every
+    file still has the size and modification time recorded then."""
     if not spec or not spec.strip():
         raise UsageProblem("--model is empty: pass a Hugging Face id, a folder, or modelscope:ID")
     local = Path(spec).expanduser()
@@ -77,15 +101,15 @@ def resolve_model(spec: str) -> ResolvedModel:
                 f"{spec} is not a model folder (no config.json or modules.json): pass a folder saved by "
                 "transformers' or sentence-transformers' save_pretrained/save"
             )
-        return ResolvedModel(spec, str(local.resolve()), "local", None, fingerprint_folder(local))
+        return ResolvedModel(spec, str(local.resolve()), "local", None, *_fingerprint(local, known))
     if spec.startswith("modelscope:"):
-        return _resolve_modelscope(spec)
+        return _resolve_modelscope(spec, known)
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise ModelNotFoundError(f"no model folder at {spec}: check the path, or pass a Hugging Face id such as {DEFAULT_MODEL}")
-    return _resolve_hf(spec)
+    return _resolve_hf(spec, known)
 
 
-def _resolve_hf(spec: str) -> ResolvedModel:
+def _resolve_hf(spec: str, known: dict | None = None) -> ResolvedModel:
     hub = require("huggingface_hub")
     tried = []
     try:
@@ -108,10 +132,10 @@ def _resolve_hf(spec: str) -> ResolvedModel:
     if path is None or not _is_model_folder(Path(path)):
         raise ModelNotFoundError(f"cannot load model {spec}: tried {'; '.join(tried)}. {_how_to_get(spec)}")
     revision = Path(path).name  # the snapshot folder is named by the commit hash
-    return ResolvedModel(spec, str(path), "huggingface", revision, fingerprint_folder(path))
+    return ResolvedModel(spec, str(path), "huggingface", revision, *_fingerprint(Path(path), known))
 
 
-def _resolve_modelscope(spec: str) -> ResolvedModel:
+def _resolve_modelscope(spec: str, known: dict | None = None) -> ResolvedModel:
     model_id = spec.split(":", 1)[1]
     try:
         import modelscope  # noqa: F401
@@ -128,7 +152,7 @@ def _resolve_modelscope(spec: str) -> ResolvedModel:
             f"cannot load model {spec} from ModelScope ({str(e).splitlines()[0][:160] if str(e) else type(e).__name__}): "
             "check the id and your network, or download it where there is network and pass the folder with --model PATH"
         ) from None
-    return ResolvedModel(spec, str(path), "modelscope", None, fingerprint_folder(path))
+    return ResolvedModel(spec, str(path), "modelscope", None, *_fingerprint(Path(path), known))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,10 +279,10 @@ class Encoder:
     """Turns texts into L2-normalised float32 vectors with a sentence-transformers model."""
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", precision: str = "auto",
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, known: dict | None = None):
         import torch
 
-        self.resolved = resolve_model(model)
+        self.resolved = resolve_model(model, known)
         self.device = choose_device(device)
         self.precision = choose_precision(precision, self.device)
         self.batch_size = batch_size or DEFAULT_BATCH_SIZE[self.device]
@@ -288,6 +312,7 @@ class Encoder:
             "model_source": self.resolved.source,
             "model_revision": self.resolved.revision,
             "model_fingerprint": self.resolved.fingerprint,
+            "model_files": self.resolved.files,
             "dimension": self.dimension,
             "pooling": self.pooling,
             "precision": self.precision,

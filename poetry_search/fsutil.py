@@ -110,3 +110,8 @@ def tree_digest(root: Path, files) -> str:
         h.update(Path(f).relative_to(root).as_posix().encode())
         h.update(file_digest(f))
     return h.hexdigest()[:16]
+
+
+def file_hexdigest(path: Path) -> str:
+    """sha256 of a file's content as 64 hex digits (recorded in manifests)."""
+    return file_digest(path).hex()

@@ -17,6 +17,7 @@ import shutil
 import sqlite3
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,10 +231,11 @@ def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, ind
 def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEFAULT_INDEX, model: str = DEFAULT_MODEL, *,
                 precision: str = "auto", device: str = "auto", batch_size: int | None = None,
                 index_type: str = "auto", cache_dir: str | Path | None = None, strict: bool = False,
-                progress: bool = False, lexical_only: bool = False) -> BuildReport:
+                progress: bool = False, lexical_only: bool = False, onnx: bool = True) -> BuildReport:
     """Build (or rebuild) the index at ``index_dir`` from ``corpus`` with ``model``.
 
-    ``lexical_only``: no model and no vectors; the lexical index (find, poem) alone."""
+    ``lexical_only``: no model and no vectors; the lexical index (find, poem) alone. ``onnx``: also
+    put the ONNX query encoder in it (see ``onnx_encoder``)."""
     t0 = time.perf_counter()
     say = log.info
     target = Path(index_dir)
@@ -276,6 +278,7 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
             encode_seconds = time.perf_counter() - t_enc
             vec, kind, quality = build_vectors(texts, encoder, cache, index_type, tmp, progress)
             described = encoder.describe()
+        onnx_record = _export_onnx(encoder.resolved, cache_dir, tmp, texts, target, say) if onnx and not lexical_only else None
         counts = {"poems": store.count("poems"), "lines": store.count("lines"), "texts": len(texts),
                   "authors": store.count("authors")}
         manifest = {
@@ -298,6 +301,8 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
             "encoded": encoded,
             "from_cache": from_cache,
         }
+        if onnx_record:
+            manifest["onnx"] = onnx_record
         store.set_manifest(manifest)
         store.commit()
         store.close()
@@ -319,4 +324,62 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
                        time.perf_counter() - t0, encode_seconds, manifest)
 
 
-__all__ = ["build_index", "BuildReport"]
+def _check_lines(texts: Sequence[str], n: int = 48) -> list[str]:
+    """Corpus lines spread over the whole table, for checking an export against torch."""
+    return list(texts[::max(1, len(texts) // n)][:n])
+
+
+def _export_onnx(resolved, cache_dir, folder: Path, texts: Sequence[str], target: Path, say) -> dict | None:
+    """The ONNX query encoder, into ``folder``; a failure costs only query speed, so it warns."""
+    from .onnx_encoder import export_encoder, install
+
+    t = time.perf_counter()
+    try:
+        export, record = export_encoder(resolved, cache_dir, _check_lines(texts))
+        record = install(export, record, folder)
+    except Exception as e:  # noqa: BLE001 - any export failure leaves a working (torch-queried) index
+        log.warning(f"the ONNX query encoder was not made ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}): "
+                    f"queries will load torch; try again with `poetry-search index --index {target} --export-onnx`")
+        return None
+    say(f"ONNX query encoder ready in {time.perf_counter() - t:.1f}s (min cosine to torch {record['checked']['min_cosine']})")
+    return record
+
+
+def add_onnx_export(index_dir: str | Path = DEFAULT_INDEX, cache_dir: str | Path | None = None) -> dict:
+    """Add the ONNX query encoder to an existing index, re-encoding nothing; returns its record."""
+    from .encoder import resolve_model
+    from .errors import IndexNotFoundError, ModelMismatchError
+    from .onnx_encoder import export_encoder, install
+
+    say = log.info
+    target = Path(index_dir)
+    if not (target / DB_NAME).exists():
+        raise IndexNotFoundError(f"no index at {target}: build one with `poetry-search index --index {target}`")
+    store = Store(target / DB_NAME)
+    try:
+        m = store.manifest()
+        if not m.get("counts"):
+            raise IndexNotFoundError(f"{target} holds an unfinished build: rebuild it with `poetry-search index --index {target}`")
+        if m.get("lexical_only") or not m.get("model"):
+            raise UsageProblem(f"the index at {target} has no model (built with --lexical-only): nothing to export; "
+                               f"rebuild it with `poetry-search index --index {target} --model M`")
+        resolved = resolve_model(m["model"], {"fingerprint": m.get("model_fingerprint"), "files": m.get("model_files")})
+        if resolved.fingerprint != m.get("model_fingerprint"):
+            raise ModelMismatchError(f"the files of model {m['model']} changed since the index at {target} was built "
+                                     f"(fingerprint {resolved.fingerprint}, index has {m.get('model_fingerprint')}): "
+                                     f"rebuild it with `poetry-search index --index {target} --model {m['model']}`")
+        t = time.perf_counter()
+        export, record = export_encoder(resolved, cache_dir, store.spread_texts(48))
+        if record["dimension"] != m.get("dimension"):
+            raise BuildError(f"the export has dimension {record['dimension']}, the index {m.get('dimension')}: rebuild the index")
+        record = install(export, record, target)
+        store.set_manifest({"onnx": record})
+        store.commit()
+        say(f"ONNX query encoder added to {target} in {time.perf_counter() - t:.1f}s "
+            f"(min cosine to torch {record['checked']['min_cosine']})")
+        return record
+    finally:
+        store.close()
+
+
+__all__ = ["build_index", "add_onnx_export", "BuildReport"]

@@ -118,9 +118,11 @@ class QueryEncoder:
     """Queries → vectors, the same way for search, similarity and bulk neighbours: normalised
     like corpus lines (with the index's glyph map when there is one), then encoded."""
 
-    def __init__(self, normalizer: Normalizer, load_encoder: Callable[[], "Encoder"]):
+    def __init__(self, normalizer: Normalizer, load_encoder: Callable[[], "Encoder"],
+                 stored: Callable[[Sequence[str]], dict[int, np.ndarray]] | None = None):
         self.normalizer = normalizer
         self._load = load_encoder
+        self._stored = stored  # position → vector of the texts that need no model (corpus lines)
         self._encoder = None
         # The HTTP server encodes from many threads: a fast tokenizer is not safe to call from two
         # at once ("Already borrowed"), and two forward passes at once only fight over the cores
@@ -157,12 +159,25 @@ class QueryEncoder:
         return normed
 
     def encode(self, normed: Sequence[str]) -> np.ndarray:
-        """Encode normalised texts, warning about any the model truncates."""
+        """Encode normalised texts, warning about any the model truncates. Texts with a stored
+        vector take it, and when all have one the model is not even loaded."""
+        known = self._stored(normed) if self._stored and normed else {}
+        todo = [i for i in range(len(normed)) if i not in known]
+        if normed and not todo:
+            return np.stack([known[i] for i in range(len(normed))]).astype(np.float32, copy=False)
+        rest = [normed[i] for i in todo]
         with self._lock:
             enc = self.encoder
-            for i in enc.too_long(normed):
-                log.warning(f"query {i + 1} is longer than the model's {enc.max_length} tokens and was truncated")
-            return enc.encode(normed)
+            for i in enc.too_long(rest):
+                log.warning(f"query {todo[i] + 1} is longer than the model's {enc.max_length} tokens and was truncated")
+            fresh = enc.encode(rest)
+        if not known:
+            return fresh
+        out = np.empty((len(normed), fresh.shape[1]), dtype=np.float32)
+        out[todo] = fresh
+        for i, v in known.items():
+            out[i] = v
+        return out
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         normed = [self.normalize(t) for t in texts]  # every text is checked before any is encoded
@@ -198,7 +213,7 @@ class Index:
         self.vectors = vecs
         self.manifest = manifest
         self.normalizer = Normalizer(store.glyphs())
-        self.queries = QueryEncoder(self.normalizer, self._load_encoder)
+        self.queries = QueryEncoder(self.normalizer, self._load_encoder, stored=self._stored_vectors)
         self._bulk = None
         self._lexicon = None
         self._has_lexicon: bool | None = None
@@ -289,16 +304,26 @@ class Index:
 
     @property
     def encoder(self):
-        """The index's own model, loaded on first use; refused if its files changed since the build."""
+        """The query encoder, loaded on first use: the index's ONNX export on ONNX Runtime when it
+        has a usable one (no torch), else the torch encoder of its model."""
         return self.queries.encoder
 
     def _load_encoder(self):
+        from .onnx_encoder import open_for_index
+
+        return open_for_index(self.path, self.manifest) or self._load_torch_encoder()
+
+    def _load_torch_encoder(self):
+        """The index's own model on torch, in fp32 (a query vector is fp32 whatever the build's
+        precision); refused if its files changed since the build. They are hashed again only when
+        their sizes or modification times differ from the manifest's record."""
         from .encoder import Encoder
 
         self.require_vectors()
         m = self.manifest
         spec = m["model"]
-        enc = Encoder(spec, device="auto", precision=m.get("precision", "fp32"))
+        enc = Encoder(spec, device="auto", precision="fp32",
+                      known={"fingerprint": m.get("model_fingerprint"), "files": m.get("model_files")})
         if enc.resolved.fingerprint != m.get("model_fingerprint"):
             raise ModelMismatchError(
                 f"the files of model {spec} changed since the index at {self.path} was built "
@@ -314,6 +339,16 @@ class Index:
             return False
         self.queries.share_model(other.queries)
         return True
+
+    def _stored_vectors(self, normed: Sequence[str]) -> dict[int, np.ndarray]:
+        """For each query that is a corpus line: its vector in the index, the very vector the model
+        gave at build time (no model to load)."""
+        known = self.store.ids_of_texts(normed)
+        pos = [i for i, t in enumerate(normed) if t in known]
+        if not pos:
+            return {}
+        vecs = self.vectors.get(np.array([known[normed[i]] for i in pos], dtype=np.int64))
+        return dict(zip(pos, vecs))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Normalise and encode query texts exactly like corpus lines."""

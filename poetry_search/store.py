@@ -231,6 +231,12 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         return [r[0] for r in self.conn.execute(sql, params)]
 
+    def spread_texts(self, n: int) -> list[str]:
+        """About ``n`` texts spread evenly over the table (for checks against another computation)."""
+        total = self.count("texts")
+        step = max(1, total // max(1, n))
+        return [r[0] for r in self.conn.execute("SELECT text FROM texts WHERE id % ? = 0 ORDER BY id LIMIT ?", (step, n))]
+
     @staticmethod
     def _filters(author, dynasty, collection, form=None) -> tuple[list[str], list]:
         where, params = [], []

@@ -310,7 +310,8 @@ def test_changed_model_files_are_refused(tiny_model, tmp_path):
 
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
-    build_index(SAMPLE / "caocaoshiji" / "..", tmp_path / "idx", model=str(model), precision="fp32")
+    # onnx=False: the torch path reads the model folder; an ONNX export would not need it
+    build_index(SAMPLE / "caocaoshiji" / "..", tmp_path / "idx", model=str(model), precision="fp32", onnx=False)
     (model / "config.json").write_text((model / "config.json").read_text().replace('"hidden_act"', '"x": 1, "hidden_act"'))
     with pytest.raises(ModelMismatchError, match="changed since"):
         Index.open(tmp_path / "idx").search("明月")
