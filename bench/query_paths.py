@@ -92,8 +92,13 @@ def build_backends(idx_onnx, idx_torch, lines: list[str]) -> dict:
     return out
 
 
+def _said(what: str, value):
+    print(f"  {what}: {value}", file=sys.stderr, flush=True)
+    return value
+
+
 def bench_query_paths(index: Path, work: Path, runs: int = 5, torch_index: Path | None = None,
-                      build_lines: int = 512) -> dict:
+                      build_lines: int = 512, n_queries: int = 100) -> dict:
     from poetry_search import Index
     from poetry_search.onnx_encoder import OnnxEncoder
 
@@ -109,7 +114,7 @@ def bench_query_paths(index: Path, work: Path, runs: int = 5, torch_index: Path 
         times["torch"].append(cold(torch_index, COLD_QUERY))
         times["onnx_corpus_line"].append(cold(index, CORPUS_QUERY))
         print("  cold start run:", {k: round(v[-1], 2) for k, v in times.items()}, file=sys.stderr, flush=True)
-    queries = not_corpus_queries(fast, 100)
+    queries = not_corpus_queries(fast, n_queries)
     vf, vs = fast.embed(queries), slow.embed(queries)
     hf, hs = fast.search_batch(queries, k=10), slow.search_batch(queries, k=10)
     print(f"  agreement measured on {len(queries)} queries", file=sys.stderr, flush=True)
@@ -121,8 +126,8 @@ def bench_query_paths(index: Path, work: Path, runs: int = 5, torch_index: Path 
         "index": str(index), "torch_index": str(torch_index), "model": fast.manifest["model"],
         "lines": len(fast), "index_type": fast.manifest["index_type"], "precision": fast.manifest["precision"],
         "cold_start_s": {k: {"median": float(np.median(v)), "runs": v} for k, v in times.items()},
-        "warm_onnx": warm(fast, queries), "warm_torch": warm(slow, queries),
-        "warm_corpus_line": warm(fast, texts[:100]),
+        "warm_onnx": _said("warm onnx", warm(fast, queries)), "warm_torch": _said("warm torch", warm(slow, queries)),
+        "warm_corpus_line": _said("warm corpus lines", warm(fast, texts[:n_queries])),
         "agreement": {"queries": len(queries), "min_cosine": float((vf * vs).sum(1).min()),
                       "same_top10_ids": same, "max_score_diff": float(diff)},
         "build_encode_lines_per_s": build_backends(fast, slow, lines),
@@ -158,11 +163,12 @@ def main() -> None:
     ap.add_argument("--index", required=True, type=Path)
     ap.add_argument("--torch-index", type=Path, default=None, help="the same index built with --no-onnx")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--queries", type=int, default=100, help="warm queries per path")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     work = ROOT / "bench" / "work"
     work.mkdir(parents=True, exist_ok=True)
-    res = bench_query_paths(args.index, work, args.runs, args.torch_index)
+    res = bench_query_paths(args.index, work, args.runs, args.torch_index, n_queries=args.queries)
     show(res)
     if args.out:
         args.out.write_text(json.dumps(res, ensure_ascii=False, indent=1))
