@@ -11,6 +11,16 @@ A segment is written under a temporary name and renamed into place when complete
 loses at most the segment in flight and never leaves a half-written one. Writes are sequential:
 a store of 3M lines writes about its own size, where a B-tree keyed by text rewrites a page per
 random insert (31 GB of writes for a 600 MB cache, measured with SQLite).
+
+Merging is bounded in writes and in memory, whatever the commit rate. Only *fresh* segments (as
+committed) are merged: when there are more than ``MERGE_ABOVE`` of them they are streamed, a
+slice at a time, into one *merged* segment, which is never merged again. So every vector is
+written at most twice (≤ 2x the cache's final size in total); a merge holds the keys (16 bytes a
+vector) and a 16 MB slice, not the whole cache as a concatenating merge would (9.5 GB, twice, for
+bert-base over the whole corpus); and there are at most ``MERGE_ABOVE`` fresh segments plus one
+merged segment per ``MERGE_ABOVE`` commits. A merged segment lists its sources: when a ``kill -9``
+falls between its rename and the removal of the sources, the next open removes them (they only
+hold copies of its vectors); a kill before the rename leaves the sources as they were.
 """
 
 from __future__ import annotations
@@ -29,7 +39,10 @@ from . import fsutil
 from .errors import BuildError
 from .normalize import NORMALIZE_VERSION
 
-MERGE_ABOVE = 64  # segments; above this many, they are merged into one on the next store
+MERGE_ABOVE = 64  # fresh segments; above this many, they are streamed into one merged segment
+MERGED_SUFFIX = "-merged"
+SOURCES_NAME = "sources.json"
+COPY_BYTES = 1 << 24  # a merge copies vectors 16 MB at a time
 
 
 def default_cache_dir() -> Path:
@@ -61,6 +74,7 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
 class _Segment:
     def __init__(self, path: Path):
         self.path = path
+        self.merged = path.name.endswith(MERGED_SUFFIX)
         keys = np.load(path / "keys.npy")
         self.order = np.argsort(keys[:, 0], kind="stable")
         self.k1 = keys[self.order, 0]
@@ -109,9 +123,21 @@ class EmbeddingCache:
             fsutil.remove_if_orphaned(p)
 
     def _load_segments(self) -> list[_Segment]:
+        names = sorted(p.name for p in self.path.glob("seg-*") if "partial" not in p.name and p.is_dir())
+        # A merge killed after its rename but before removing its sources leaves copies: drop them.
+        for name in names:
+            if name.endswith(MERGED_SUFFIX):
+                try:
+                    sources = json.loads((self.path / name / SOURCES_NAME).read_text())
+                except (OSError, ValueError):
+                    continue  # unreadable: the segment itself is checked below
+                for src in sources:
+                    if src in names and src != name:
+                        shutil.rmtree(self.path / src, ignore_errors=True)
         segments = []
-        for p in sorted(self.path.glob("seg-*")):
-            if "partial" in p.name or not p.is_dir():
+        for name in names:
+            p = self.path / name
+            if not p.is_dir():
                 continue
             try:
                 segments.append(_Segment(p))
@@ -157,31 +183,46 @@ class EmbeddingCache:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         try:
-            self._write_segment(text_hashes(texts), vectors)
-            if len(self.segments) > MERGE_ABOVE:
-                self._merge()
+            self._write_segment(text_hashes(texts), [vectors])
+            fresh = [seg for seg in self.segments if not seg.merged]
+            if len(fresh) > MERGE_ABOVE:
+                self._merge(fresh)
         except OSError as e:
             raise BuildError(f"cannot write the embedding cache {self.path} ({e}): free disk space or pass --cache DIR") from None
 
-    def _write_segment(self, keys: np.ndarray, vectors: np.ndarray) -> None:
-        name = f"seg-{time.time_ns():020d}"
+    def _write_segment(self, keys: np.ndarray, parts: list, merged_from: list[str] | None = None) -> None:
+        """Write ``keys`` and the rows of ``parts`` (arrays, or segments whose vectors are copied a
+        slice at a time) as one segment, fsynced, then renamed into place."""
+        name = f"seg-{time.time_ns():020d}" + (MERGED_SUFFIX if merged_from is not None else "")
         tmp = self.path / f"{name}.partial-{os.getpid()}"
         tmp.mkdir()
-        for fname, arr in (("keys.npy", keys), ("vectors.npy", vectors)):
-            with open(tmp / fname, "wb") as f:
-                np.save(f, arr)
-                fsutil.fsync_file(f)
+        with open(tmp / "keys.npy", "wb") as f:
+            np.save(f, keys)
+            fsutil.fsync_file(f)
+        with open(tmp / "vectors.npy", "wb") as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                                                     "fortran_order": False, "shape": (len(keys), self.dimension)})
+            rows = max(1, COPY_BYTES // (4 * self.dimension))
+            for part in parts:
+                arr = part.vectors_map() if isinstance(part, _Segment) else part
+                for start in range(0, len(arr), rows):
+                    f.write(np.ascontiguousarray(arr[start:start + rows], dtype=np.float32).data)
+                del arr  # unmapped before the next source: a merge holds one slice, not the cache
+            fsutil.fsync_file(f)
+        if merged_from is not None:
+            (tmp / SOURCES_NAME).write_text(json.dumps(merged_from))
         os.rename(tmp, self.path / name)
+        fsutil.fsync_dir(self.path)
         self.segments.append(_Segment(self.path / name))
 
-    def _merge(self) -> None:
-        old = list(self.segments)
-        keys = np.concatenate([np.load(s.path / "keys.npy") for s in old])
-        vectors = np.concatenate([np.load(s.path / "vectors.npy") for s in old])
-        self.segments = []
-        self._write_segment(keys, vectors)
-        for s in old:
-            shutil.rmtree(s.path, ignore_errors=True)
+    def _merge(self, fresh: list[_Segment]) -> None:
+        """Stream the fresh segments into one merged segment, then remove them."""
+        keys = np.concatenate([np.load(seg.path / "keys.npy") for seg in fresh])
+        self._write_segment(keys, fresh, merged_from=[seg.path.name for seg in fresh])
+        gone = {id(seg) for seg in fresh}
+        self.segments = [seg for seg in self.segments if id(seg) not in gone]
+        for seg in fresh:
+            shutil.rmtree(seg.path, ignore_errors=True)
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.segments)

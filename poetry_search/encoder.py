@@ -325,6 +325,14 @@ class Encoder:
         return self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=self.max_length,
                               return_attention_mask=False, return_token_type_ids=False)["input_ids"]
 
+    def refuse_unknown(self, texts: Sequence[str], originals: Sequence[str] | None = None) -> None:
+        """Raise UsageProblem for a text whose every token is [UNK] (see vocab.py)."""
+        from .vocab import refuse_unknown
+
+        enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=False, return_offsets_mapping=True,
+                             return_attention_mask=False, return_token_type_ids=False)
+        refuse_unknown(texts, enc["input_ids"], enc["offset_mapping"], self.tokenizer.unk_token_id, originals)
+
     def too_long(self, texts: Sequence[str]) -> list[int]:
         """Indices of texts the model will truncate."""
         full = self.tokenizer(list(texts), add_special_tokens=True, truncation=False,

@@ -80,6 +80,20 @@ def fsync_file(fh) -> None:
     os.fsync(fh.fileno())
 
 
+def fsync_dir(path: Path) -> None:
+    """fsync a folder (its entries: a rename into it survives a crash); quiet where unsupported."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def fsync_tree(folder: Path) -> None:
     """fsync every file of ``folder`` (one level) and the folder itself."""
     for f in folder.iterdir():

@@ -6,6 +6,9 @@ simplified query finds a traditional line and ``--author 王之涣`` finds 王�
 Decisions, each on purpose:
 
 * Script: OpenCC ``t2s`` (traditional to simplified). Simplified text passes through unchanged.
+* Compatibility forms: Unicode NFKC, so full-width ASCII (``ａｂｃ``, ``１２``) is the ASCII the
+  model's vocabulary knows (``abc``, ``12``): unfolded, every such character is ``[UNK]`` to
+  bert-base-chinese. Applied after structural descriptions are replaced (their keys are as written).
 * Editorial annotations are removed from the embedded text (they stay in ``original``):
   ``（一作…）`` and every other full-width or ASCII parenthetical (in this corpus they are all
   editorial: 一作, 京本, 題擬, 見《…》…), ``〖1〗`` footnote marks, ``[1]`` numeric footnote marks.
@@ -23,10 +26,11 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass
 
 #: Bumped whenever the embedded text of any line could change; part of every cache key.
-NORMALIZE_VERSION = 1
+NORMALIZE_VERSION = 2  # 2: NFKC (full-width ASCII folds to ASCII)
 
 SENTENCE_PUNCTUATION = "，。！？；：、,.!?;:．｡､﹐﹒﹔﹕﹖﹗…"
 _PUNCT_CLASS = re.escape(SENTENCE_PUNCTUATION)
@@ -84,6 +88,7 @@ class Normalizer:
     def text(self, raw: str) -> str:
         """The embedded form of one line (or of a query)."""
         s = _STRUCTURE.sub(self._structure, raw)
+        s = unicodedata.normalize("NFKC", s)
         s = _ANNOTATION.sub("", s)
         s = _SUPPLIED_CHAR.sub(r"\1", s)
         s = to_simplified(s)

@@ -168,6 +168,7 @@ class QueryEncoder:
         rest = [normed[i] for i in todo]
         with self._lock:
             enc = self.encoder
+            enc.refuse_unknown(rest)
             for i in enc.too_long(rest):
                 log.warning(f"query {todo[i] + 1} is longer than the model's {enc.max_length} tokens and was truncated")
             fresh = enc.encode(rest)
@@ -186,7 +187,7 @@ class QueryEncoder:
     def similarity(self, texts: Sequence[str]) -> np.ndarray:
         """The cosine matrix of ``texts``."""
         v = self.embed(texts)
-        return v @ v.T
+        return np.clip(v @ v.T, -1.0, 1.0)  # float rounding takes a text with itself past 1
 
 
 def similarity(texts: Sequence[str], index: str | Path | None = None, model: str | None = None) -> np.ndarray:

@@ -57,3 +57,49 @@ if __name__ == "__main__":  # python -m poetry_search.testing OUT [tiny|base]
     import sys
 
     print(make_random_bert(sys.argv[1], *(sys.argv[2:3] or ["tiny"])))
+
+
+def cache_churn(directory: str | Path, commits: int = 190, rows: int = 4096, dimension: int = 768,
+                seed: int = 0) -> dict:
+    """Commit ``commits`` batches of ``rows`` random ``dimension``-d vectors to a fresh embedding
+    cache in ``directory``, then look every one up again. Run it in a fresh process: it reports
+    that process's bytes written (``/proc/self/io``) and memory growth (peak RSS minus RSS before).
+    """
+    import resource
+
+    import numpy as np
+
+    from .cache import EmbeddingCache
+
+    def io_written() -> int:
+        with open("/proc/self/io") as f:
+            return int(next(line for line in f if line.startswith("write_bytes:")).split()[1])
+
+    def rss() -> int:
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("VmRSS:")).split()[1]) * 1024
+
+    def batch(i: int):
+        texts = [f"{i}-{j}" for j in range(rows)]
+        return texts, np.random.default_rng(seed + i).standard_normal((rows, dimension), dtype=np.float32)
+
+    key = {"model_fingerprint": f"churn-{seed}", "precision": "fp32", "pooling": "mean", "normalize_version": 0,
+           "max_seq_length": 512, "dimension": dimension}
+    batch(0)  # numpy's random machinery, allocated before the baseline
+    rss0, written0 = rss(), io_written()
+    cache = EmbeddingCache(directory, key)
+    for i in range(commits):
+        cache.store(*batch(i))
+    written = io_written() - written0
+    found = equal = 0
+    reopened = EmbeddingCache(directory, key)
+    for i in range(commits):
+        texts, vecs = batch(i)
+        hit, got = reopened.lookup(texts)
+        found += int(hit.sum())
+        equal += int((got == vecs).all(axis=1).sum())
+    size = sum(f.stat().st_size for f in cache.path.rglob("*") if f.is_file())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"commits": commits, "rows": rows, "dimension": dimension, "vectors": commits * rows, "found": found,
+            "equal": equal, "final_bytes": size, "written_bytes": written, "write_ratio": written / size,
+            "memory_growth_bytes": peak - rss0, "segments": len(reopened.segments)}

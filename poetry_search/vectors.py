@@ -271,10 +271,10 @@ class Vectors:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = max(1, min(int(k), self.ntotal))
         if self.exact_type:
-            return self.index.search(queries, k, params=self._params(allowed, k))
+            return clip_scores(*self.index.search(queries, k, params=self._params(allowed, k)))
         depth = min(self.ntotal, max(RERANK_MIN, 4 * k))
         _, cand = self.index.search(queries, depth, params=self._params(allowed, depth))
-        return self._rerank(queries, cand, k)
+        return clip_scores(*self._rerank(queries, cand, k))
 
     def _params(self, allowed, k):
         faiss = _faiss()
@@ -308,4 +308,12 @@ class Vectors:
         sims = np.ascontiguousarray(queries, dtype=np.float32) @ self.get(allowed).T
         k = min(k, len(allowed))
         top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(sims, top, 1).astype(np.float32), allowed[top]
+        return clip_scores(np.take_along_axis(sims, top, 1).astype(np.float32), allowed[top])
+
+
+def clip_scores(scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cosines of unit vectors clipped to [-1, 1] (float rounding takes a line's score with itself
+    to 1.0000001); missing results (id -1) keep their sentinel score."""
+    found = ids >= 0
+    scores[found] = np.clip(scores[found], -1.0, 1.0)
+    return scores, ids

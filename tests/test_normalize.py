@@ -56,3 +56,10 @@ def test_query_normalised_like_corpus():
     n = Normalizer()
     assert n.text("春眠不覺曉，") == n.split("春眠不覺曉，")[0].text == "春眠不觉晓"
     assert n.text("，。！") == ""
+
+
+def test_full_width_ascii_folds_to_ascii():
+    n = Normalizer()
+    assert n.text("ａｂｃ") == "abc" == n.text("abc")
+    assert n.text("春眠１２３") == "春眠123"
+    assert split("白日（一作：白月）依山盡") == [("白日（一作：白月）依山盡", "白日依山尽")]  # annotations still go
