@@ -65,8 +65,6 @@ def cache_churn(directory: str | Path, commits: int = 190, rows: int = 4096, dim
     cache in ``directory``, then look every one up again. Run it in a fresh process: it reports
     that process's bytes written (``/proc/self/io``) and memory growth (peak RSS minus RSS before).
     """
-    import resource
-
     import numpy as np
 
     from .cache import EmbeddingCache
@@ -75,9 +73,9 @@ def cache_churn(directory: str | Path, commits: int = 190, rows: int = 4096, dim
         with open("/proc/self/io") as f:
             return int(next(line for line in f if line.startswith("write_bytes:")).split()[1])
 
-    def rss() -> int:
+    def status(field: str) -> int:
         with open("/proc/self/status") as f:
-            return int(next(line for line in f if line.startswith("VmRSS:")).split()[1]) * 1024
+            return int(next(line for line in f if line.startswith(field + ":")).split()[1]) * 1024
 
     def batch(i: int):
         texts = [f"{i}-{j}" for j in range(rows)]
@@ -86,7 +84,7 @@ def cache_churn(directory: str | Path, commits: int = 190, rows: int = 4096, dim
     key = {"model_fingerprint": f"churn-{seed}", "precision": "fp32", "pooling": "mean", "normalize_version": 0,
            "max_seq_length": 512, "dimension": dimension}
     batch(0)  # numpy's random machinery, allocated before the baseline
-    rss0, written0 = rss(), io_written()
+    rss0, written0 = status("VmRSS"), io_written()
     cache = EmbeddingCache(directory, key)
     for i in range(commits):
         cache.store(*batch(i))
@@ -99,7 +97,8 @@ def cache_churn(directory: str | Path, commits: int = 190, rows: int = 4096, dim
         found += int(hit.sum())
         equal += int((got == vecs).all(axis=1).sum())
     size = sum(f.stat().st_size for f in cache.path.rglob("*") if f.is_file())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: the latter keeps the high-water mark of the process that forked us
+    peak = status("VmHWM")
     return {"commits": commits, "rows": rows, "dimension": dimension, "vectors": commits * rows, "found": found,
             "equal": equal, "final_bytes": size, "written_bytes": written, "write_ratio": written / size,
             "memory_growth_bytes": peak - rss0, "segments": len(reopened.segments)}
