@@ -9,7 +9,7 @@ FULL_INDEX ?= index-full
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus index index-full test bench clean serve screenshots browser
+.PHONY: help install corpus index index-full test bench bench-scale clean serve screenshots browser
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +49,9 @@ browser: ## Install Debian's chromium and CJK fonts when missing (the browser te
 
 screenshots: install browser ## Screenshots of the page (results, poem; desktop, phone) into docs/, served from INDEX
 	$(BIN)/python scripts/screenshots.py --index $(INDEX) --out docs
+
+bench-scale: install corpus ## The whole corpus at 768 dimensions (layer-less random model): cache, build, open, export, index types (an hour or more; bench/scale-results.json)
+	$(BIN)/python bench/scale.py $(BENCH_ARGS)
 
 clean: ## Remove the venv, built indexes and caches of this checkout (not the embedding cache)
 	rm -rf $(VENV) $(INDEX) $(FULL_INDEX) .pytest_cache bench/work *.egg-info

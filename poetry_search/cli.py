@@ -195,7 +195,8 @@ def corpus(directory, strict, as_json):
                    f"as many at once, longer ones fewer (default: {DEFAULT_BATCH_SIZE['cpu']} on CPU, "
                    f"{DEFAULT_BATCH_SIZE['cuda']} on CUDA).")
 @click.option("--index-type", default="auto", show_default=True,
-              help="auto, flat (exact), hnsw, ivf, or a FAISS index-factory string. auto: flat up to 200k lines, else hnsw.")
+              help="auto, flat (exact), hnsw, ivf, ivf-hnsw (IVF with an HNSW coarse quantizer), or a FAISS "
+                   "index-factory string. auto: flat up to 200k lines, else hnsw.")
 @click.option("--cache", "cache_dir", type=click.Path(), default=None,
               help="Embedding cache folder (default: $POETRY_SEARCH_CACHE or ~/.cache/poetry-search).")
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable corpus file.")

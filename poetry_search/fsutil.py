@@ -129,3 +129,18 @@ def tree_digest(root: Path, files) -> str:
 def file_hexdigest(path: Path) -> str:
     """sha256 of a file's content as 64 hex digits (recorded in manifests)."""
     return file_digest(path).hex()
+
+
+_malloc_trim = None
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by the process back to the system (glibc ``malloc_trim``; no-op elsewhere)."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)

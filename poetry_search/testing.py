@@ -17,6 +17,8 @@ SHAPES = {
     # bert-base-chinese: 12 layers, hidden 768, 12 heads, intermediate 3072, 512 positions
     "base": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
     "tiny": dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64),
+    # bert-base's vectors (768-d) without its layers: encodes the whole corpus in minutes
+    "layerless768": dict(num_hidden_layers=0, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
 }
 
 

@@ -7,6 +7,8 @@ Every index is an ``IndexIDMap2`` whose ids are ``texts.id``, over inner product
 * ``hnsw``: HNSW (M=32) over 8-bit scalar-quantised vectors: d + ~280 bytes a vector in memory
   (about 1.05 KB at d=768), searched with ``efSearch`` (``--ef``).
 * ``ivf``: inverted lists over 8-bit scalar-quantised vectors, searched with ``nprobe``.
+* ``ivf-hnsw``: the same with an HNSW graph over the list centroids as the coarse quantizer
+  (``IVF8192_HNSW32,SQ8`` for the whole corpus): a graph of thousands of nodes, not millions.
 * any FAISS index-factory string, inner-product metric.
 * ``auto``: flat up to ``FLAT_LIMIT`` vectors, hnsw above.
 
@@ -31,7 +33,7 @@ EXACT_NAME = "vectors.f32"
 # comfortable. Above that, memory (4 bytes × 768 a line) and scan time grow past what a laptop
 # wants, and HNSW over SQ8 is ~4x smaller and answers in about a millisecond.
 FLAT_LIMIT = 200_000
-INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
+INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "ivf-hnsw")
 HNSW_M = 32
 RERANK_MIN = 50  # candidates an approximate search re-ranks exactly, at least
 # Search depths build-time tuning tries, smallest first: it keeps the first that reaches the target.
@@ -60,7 +62,15 @@ def factory_string(kind: str, n: int) -> str:
     if kind == "ivf":
         nlist = max(1, min(65536, int(4 * math.sqrt(max(n, 1)))))
         return f"IVF{nlist},SQ8"
+    if kind == "ivf-hnsw":
+        return f"IVF{ivf_hnsw_lists(n)}_HNSW{HNSW_M},SQ8"
     return kind
+
+
+def ivf_hnsw_lists(n: int) -> int:
+    """Inverted lists of an ``ivf-hnsw`` index: the power of two nearest 4·√n (8,192 for the whole
+    corpus), at least 64. Its HNSW graph is over these centroids only, so it is quick to build."""
+    return max(64, min(65536, 2 ** round(math.log2(4 * math.sqrt(max(n, 1))))))
 
 
 def _kind_of(faiss, inner) -> str:
@@ -131,6 +141,12 @@ class Vectors:
     @property
     def needs_training(self) -> bool:
         return not self.index.is_trained
+
+    def training_size(self, n: int) -> int:
+        """Vectors to train on: 100,000, or 32 a list for IVF indexes with many lists (k-means
+        wants 30-40 points a centroid)."""
+        nlist = int(getattr(self.inner, "nlist", 0) or 0)
+        return min(n, max(100_000, 32 * nlist))
 
     def train(self, sample: np.ndarray) -> None:
         self.index.train(np.ascontiguousarray(sample, dtype=np.float32))
@@ -317,3 +333,10 @@ def clip_scores(scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.nda
     found = ids >= 0
     scores[found] = np.clip(scores[found], -1.0, 1.0)
     return scores, ids
+
+
+def kmeans(x: np.ndarray, k: int, seed: int = 0, niter: int = 10) -> np.ndarray:
+    """k spherical k-means centroids of unit vectors ``x`` (k × d float32)."""
+    km = _faiss().Kmeans(x.shape[1], k, niter=niter, spherical=True, seed=seed, verbose=False)
+    km.train(np.ascontiguousarray(x, dtype=np.float32))
+    return km.centroids.astype(np.float32)

@@ -1,0 +1,261 @@
+"""Every line's nearest lines by blocks of matrix products (for the whole-corpus export).
+
+Not yet wired into ``poetry-search export`` (``bench/scale.py`` measures it side by side with the
+index's own batched search); the integration into neighbours.py is the next step.
+
+One query at a time through a graph index is the wrong shape for "every line's 10 nearest lines":
+at 768 dimensions the walk must be deep (a search depth of ~1,000 for recall@10 0.95 on the layer-less
+random model) and the export ran at ~110 lines/s. Here every line is a query, so the work is a
+matrix product, which a CPU does an order of magnitude faster per pair than scanning codes one
+query at a time:
+
+* **clustered** (CPU): the vectors are quantised to 8 bits a dimension (``Codes``) and clustered
+  with k-means. Each line is compared, by bf16 matrix products, with the lines of the ``probe``
+  clusters nearest to it, a cluster at a time (all the queries that probe a cluster against its
+  lines in one product). ``probe`` is the smallest that reaches the recall target on a sample of
+  lines whose exact neighbours are computed in the same pass that reads the vectors. The
+  candidates' float32 vectors then re-score them, so every exported score is an exact cosine.
+* **exact** (a CUDA GPU, or tests on CPU with the same blocks): all pairs, query blocks against
+  database blocks in fp16/bf16 with ``topk``, candidates re-scored in float32.
+
+Memory: the codes (d bytes a line: 2.4 GB for 3.1M lines at 768-d), each line's probes, and the
+candidates (``kc`` ids and scores a line).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger("poetry_search")
+READ_ROWS = 32_768  # rows of vectors.f32 per sequential read
+PROBES = (2, 4, 8, 12, 16, 24, 32, 48, 64)
+RECALL_TARGET = 0.97  # what the probe is tuned to on the tuning sample; 0.95 is promised
+MAX_PAIRS = 1 << 26  # query × line scores per matrix product (256 MB of float32)
+
+
+class Codes:
+    """8-bit scalar quantisation, per dimension, of unit vectors (for candidate scores only)."""
+
+    def __init__(self, sample: np.ndarray):
+        lo, hi = sample.min(axis=0), sample.max(axis=0)
+        pad = (hi - lo) * 0.05 + 1e-6  # lines outside the sample's range are clipped, a little
+        self.lo = (lo - pad).astype(np.float32)
+        self.scale = ((hi - lo + 2 * pad) / 255.0).astype(np.float32)
+        # q·x and q·(x - mean) rank the lines x of one query alike; the centred products are
+        # smaller, so their bf16 rounding (8 significant bits) separates close neighbours better
+        self.mean = sample.mean(axis=0).astype(np.float32)
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint((x - self.lo) / self.scale), 0, 255).astype(np.uint8)
+
+    def decode(self, codes: np.ndarray, torch, dtype, centred: bool = False):
+        t = torch.from_numpy(codes).to(torch.float32)
+        lo = self.lo - self.mean if centred else self.lo
+        return (t * torch.from_numpy(self.scale) + torch.from_numpy(lo)).to(dtype)
+
+
+@dataclass
+class Plan:
+    """Candidates for every line, and what was measured on the way."""
+
+    candidates: np.ndarray  # (n, kc) int64, approximate order
+    method: str
+    probe: int | None = None
+    nlist: int | None = None
+    tuning: dict = field(default_factory=dict)
+    report_ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    report_truth: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.int64))
+    report_truth_s: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
+    seconds: dict = field(default_factory=dict)
+
+
+def _torch():
+    from .errors import require
+
+    return require("torch")
+
+
+def _merge_top(best_s, best_i, scores, ids, kc):
+    """Keep the kc best of two (rows × ·) candidate sets; numpy, any order."""
+    s = np.concatenate([best_s, scores], axis=1)
+    i = np.concatenate([best_i, ids], axis=1)
+    if s.shape[1] <= kc:
+        return s, i
+    part = np.argpartition(-s, kc - 1, axis=1)[:, :kc]
+    return np.take_along_axis(s, part, 1), np.take_along_axis(i, part, 1)
+
+
+def block_topk(q, d, d_ids: np.ndarray, kc: int, torch):
+    """Top-``kc`` of the inner products of query rows ``q`` with database rows ``d`` (tensors of
+    one dtype), as numpy (scores float32, ids int64). Row blocks keep the score matrix bounded."""
+    kk = min(kc, d.shape[0])
+    out_s = np.empty((q.shape[0], kk), np.float32)
+    out_i = np.empty((q.shape[0], kk), np.int64)
+    rows = max(1, MAX_PAIRS // max(1, d.shape[0]))
+    for s in range(0, q.shape[0], rows):
+        scores = (q[s:s + rows] @ d.T).float()
+        val, idx = torch.topk(scores, kk, dim=1)
+        out_s[s:s + rows] = val.cpu().numpy()
+        out_i[s:s + rows] = d_ids[idx.cpu().numpy()]
+    return out_s, out_i
+
+
+def exact_candidates(vec, kc: int, device: str = "cpu", dtype: str = "bf16", query_block: int = 8192,
+                     db_block: int = 262_144, progress: Callable[[int], None] | None = None) -> Plan:
+    """All pairs in half precision, query blocks × database blocks: every line's ``kc`` best
+    candidates (to be re-scored in float32). Meant for a CUDA GPU; runs anywhere."""
+    torch = _torch()
+    t0 = time.perf_counter()
+    tdtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
+    n = vec.ntotal
+    # centred database rows: same ranking per query, finer half-precision rounding (see Codes)
+    sample = vec.get(np.sort(np.random.default_rng(0).choice(n, size=min(n, 100_000), replace=False)))
+    mean = sample.mean(axis=0).astype(np.float32)
+    del sample
+    db = [(s, torch.from_numpy(vec.rows(s, min(db_block, n - s)) - mean).to(device=device, dtype=tdtype))
+          for s in range(0, n, db_block)]
+    cand = np.empty((n, min(kc, n)), np.int64)
+    for qs in range(0, n, query_block):
+        q = torch.from_numpy(np.array(vec.rows(qs, min(query_block, n - qs)))).to(device=device, dtype=tdtype)
+        best_s = np.full((q.shape[0], 0), -np.inf, np.float32)
+        best_i = np.full((q.shape[0], 0), -1, np.int64)
+        for ds, d in db:
+            s, i = block_topk(q, d, np.arange(ds, ds + d.shape[0], dtype=np.int64), kc, torch)
+            best_s, best_i = _merge_top(best_s, best_i, s, i, kc)
+        cand[qs:qs + q.shape[0]] = best_i
+        if progress:
+            progress(q.shape[0])
+    return Plan(cand, f"exact blocks ({dtype} on {device})", seconds={"candidates": time.perf_counter() - t0})
+
+
+def clustered_candidates(vec, kc: int, truth_k: int, *, nlist: int | None = None, probe: int | None = None,
+                         target: float = RECALL_TARGET, tune_sample: int = 500, report_sample: int = 300,
+                         seed: int = 0, say: Callable[[str], None] | None = None,
+                         progress: Callable[[int], None] | None = None) -> Plan:
+    """Every line's ``kc`` best candidates among the lines of its ``probe`` nearest clusters.
+
+    ``truth_k``: how many exact neighbours to keep for the tuning and report samples (enough to
+    survive an --exclude rule). ``probe`` None: tuned to ``target`` on the tuning sample.
+    """
+    from . import vectors
+
+    torch = _torch()
+    say = say or log.info
+    n, d = vec.ntotal, vec.d
+    rng = np.random.default_rng(seed)
+    timing = {}
+    t = time.perf_counter()
+    nlist = nlist or max(1, min(8192, int(round(n / 1000))))
+    n_train = min(n, max(64 * nlist, 20_000))
+    train_ids = np.sort(rng.choice(n, size=n_train, replace=False))
+    train = vec.get(train_ids)
+    codes_q = Codes(train)
+    centroids = vectors.kmeans(train, nlist, seed=seed)
+    del train
+    timing["kmeans"] = time.perf_counter() - t
+
+    samples = np.sort(rng.choice(n, size=min(n, tune_sample + report_sample), replace=False))
+    perm = rng.permutation(len(samples))
+    tune_ids = np.sort(samples[perm[:min(tune_sample, len(samples))]])
+    report_ids = np.sort(samples[perm[min(tune_sample, len(samples)):]])
+    s_vecs = vec.get(samples)
+    tk = min(truth_k, n)
+    truth_s = np.full((len(samples), 0), -np.inf, np.float32)
+    truth_i = np.full((len(samples), 0), -1, np.int64)
+    max_probe = min(nlist, probe or max(PROBES))
+    codes = np.empty((n, d), np.uint8)
+    probes = np.empty((n, max_probe), np.int16 if nlist < 32_768 else np.int32)
+    t = time.perf_counter()
+    cent_t = torch.from_numpy(centroids)
+    for s in range(0, n, READ_ROWS):  # one sequential pass over vectors.f32
+        x = vec.rows(s, min(READ_ROWS, n - s))
+        codes[s:s + len(x)] = codes_q.encode(x)
+        xt = torch.from_numpy(np.ascontiguousarray(x))
+        probes[s:s + len(x)] = torch.topk(xt @ cent_t.T, max_probe, dim=1).indices.numpy()
+        sc = s_vecs @ x.T
+        truth_s, truth_i = _merge_top(truth_s, truth_i, sc, np.broadcast_to(np.arange(s, s + len(x)), sc.shape), tk)
+    order = np.argsort(-truth_s, axis=1, kind="stable")
+    truth_i = np.take_along_axis(truth_i, order, 1)
+    truth_s = np.take_along_axis(truth_s, order, 1)
+    timing["read_and_assign"] = time.perf_counter() - t
+    home = probes[:, 0]
+
+    # The recall a probe gives, before any re-scoring: a true neighbour can be found iff its home
+    # cluster is among the query's probes.
+    tune_truth = truth_i[np.searchsorted(samples, tune_ids)]
+    kt = max(1, min(10, tk - 1))
+    not_self = tune_truth != tune_ids[:, None]  # the line itself is found by construction: not counted
+    tune_truth = np.stack([row[keep][:kt] for row, keep in zip(tune_truth, not_self)]) if len(tune_ids) else tune_truth
+    tuning = {}
+    if probe is None:
+        for p in [v for v in PROBES if v <= max_probe] or [max_probe]:
+            hit = (home[tune_truth][:, :, None] == probes[tune_ids, None, :p]).any(axis=2)
+            tuning[p] = float(hit.mean())
+            if tuning[p] >= target:
+                break
+        probe = next((p for p in tuning if tuning[p] >= target), max(tuning, key=tuning.get))
+    say(f"export plan: {nlist} clusters, probe {probe} (recall of candidates on {len(tune_ids)} lines: "
+        f"{', '.join(f'{p}: {r:.3f}' for p, r in tuning.items()) or 'not tuned'})")
+
+    # queries grouped by the clusters they probe; lines grouped by their home cluster
+    t = time.perf_counter()
+    flat = probes[:, :probe].ravel()
+    q_order = np.argsort(flat, kind="stable")
+    q_of = (q_order // probe).astype(np.int32)
+    q_ptr = np.searchsorted(flat[q_order], np.arange(nlist + 1))
+    del flat, q_order
+    d_order = np.argsort(home, kind="stable")
+    d_ptr = np.searchsorted(home[d_order], np.arange(nlist + 1))
+    del probes
+    best_s = np.full((n, kc), -np.inf, np.float32)
+    best_i = np.full((n, kc), -1, np.int32)
+    for c in range(nlist):
+        lines = d_order[d_ptr[c]:d_ptr[c + 1]]
+        queries = q_of[q_ptr[c]:q_ptr[c + 1]]
+        if not len(lines) or not len(queries):
+            continue
+        dm = codes_q.decode(codes[lines], torch, torch.bfloat16, centred=True)
+        for qs in range(0, len(queries), 65_536):
+            qq = queries[qs:qs + 65_536]
+            s, i = block_topk(codes_q.decode(codes[qq], torch, torch.bfloat16), dm, lines, kc, torch)
+            best_s[qq], best_i[qq] = _merge_top(best_s[qq], best_i[qq], s, i.astype(np.int32), kc)
+        if progress:
+            progress(len(lines))
+    timing["blocks"] = time.perf_counter() - t
+    return Plan(best_i, "clustered blocks (bf16 on cpu)", probe=probe, nlist=nlist,
+                tuning={str(p): round(r, 4) for p, r in tuning.items()}, report_ids=report_ids,
+                report_truth=truth_i[np.searchsorted(samples, report_ids)],
+                report_truth_s=truth_s[np.searchsorted(samples, report_ids)], seconds=timing)
+
+
+def exact_truth(vec, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` (scores, ids), best first, of the lines ``ids``, in one sequential pass."""
+    q = vec.get(ids)
+    best_s = np.full((len(ids), 0), -np.inf, np.float32)
+    best_i = np.full((len(ids), 0), -1, np.int64)
+    for s in range(0, vec.ntotal, READ_ROWS):
+        x = vec.rows(s, min(READ_ROWS, vec.ntotal - s))
+        sc = q @ x.T
+        best_s, best_i = _merge_top(best_s, best_i, sc, np.broadcast_to(np.arange(s, s + len(x)), sc.shape), k)
+    order = np.argsort(-best_s, axis=1, kind="stable")
+    return np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1)
+
+
+def recall_at(got_s: np.ndarray, truth_s: np.ndarray, k: int, tol: float = 1e-5) -> float:
+    """recall@k with ties: the share of the true k best that the k neighbours found match, where
+    a neighbour counts when its exact score reaches the k-th true score (lines with equal vectors,
+    such as lines that differ only in characters the model does not know, tie exactly and either
+    is right). Rows with fewer than k true neighbours count what they have."""
+    vals = []
+    for g, t in zip(got_s, truth_s):
+        t = t[np.isfinite(t)][:k]
+        if len(t):
+            g = g[np.isfinite(g)][:k]
+            vals.append(min(len(t), int((g >= t[-1] - tol).sum())) / len(t))
+    return float(np.mean(vals)) if vals else math.nan
