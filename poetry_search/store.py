@@ -420,25 +420,11 @@ class Store:
         table, so concurrent readers of one connection (a threaded server) cannot mix their sets."""
         return json.dumps([int(i) for i in ids])
 
-    def filter_texts(self, ids, author=None, dynasty=None, collection=None, form=None, poem_rowids=None) -> list[int]:
-        """The texts among ``ids`` with an occurrence in a poem matching every filter
-        (``poem_rowids``: only these poems)."""
+    def _occurrences_sql(self, columns: str, ids, author, dynasty, collection, form, poem_rowids) -> tuple[str, list]:
+        """SELECT ``columns`` over every occurrence of the texts ``ids`` in a poem matching the
+        filters (``poem_rowids``: only these poems)."""
         where, params = self._filters(author, dynasty, collection, form)
-        sql = ("SELECT DISTINCT lines.text_id FROM json_each(?) AS j CROSS JOIN lines ON lines.text_id = j.value "
-               "JOIN poems ON poems.id = lines.poem_id")
-        params = [self._id_list(ids)] + params
-        if poem_rowids is not None:
-            where.append("poems.rowid IN (SELECT value FROM json_each(?))")
-            params.append(self._id_list(poem_rowids))
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [r[0] for r in self.conn.execute(sql, params)]
-
-    def text_occurrences(self, ids, author=None, dynasty=None, collection=None, form=None, poem_rowids=None) -> list[tuple]:
-        """(text_id, poem rowid, poem id, line position) of every occurrence of ``ids`` in a
-        poem matching the filters, in line order."""
-        where, params = self._filters(author, dynasty, collection, form)
-        sql = ("SELECT lines.text_id, poems.rowid, poems.id, lines.position FROM json_each(?) AS j "
+        sql = (f"SELECT {columns} FROM json_each(?) AS j "
                "CROSS JOIN lines ON lines.text_id = j.value JOIN poems ON poems.id = lines.poem_id")
         params = [self._id_list(ids)] + params
         if poem_rowids is not None:
@@ -446,6 +432,19 @@ class Store:
             params.append(self._id_list(poem_rowids))
         if where:
             sql += " WHERE " + " AND ".join(where)
+        return sql, params
+
+    def filter_texts(self, ids, author=None, dynasty=None, collection=None, form=None, poem_rowids=None) -> list[int]:
+        """The texts among ``ids`` with an occurrence in a poem matching every filter
+        (``poem_rowids``: only these poems)."""
+        sql, params = self._occurrences_sql("DISTINCT lines.text_id", ids, author, dynasty, collection, form, poem_rowids)
+        return [r[0] for r in self.conn.execute(sql, params)]
+
+    def text_occurrences(self, ids, author=None, dynasty=None, collection=None, form=None, poem_rowids=None) -> list[tuple]:
+        """(text_id, poem rowid, poem id, line position) of every occurrence of ``ids`` in a
+        poem matching the filters, in line order."""
+        sql, params = self._occurrences_sql("lines.text_id, poems.rowid, poems.id, lines.position", ids, author,
+                                            dynasty, collection, form, poem_rowids)
         return self.conn.execute(sql + " ORDER BY lines.id", params).fetchall()
 
     def poem_rowids(self, author=None, dynasty=None, collection=None, form=None, within=None) -> list[tuple[int, float | None]]:
