@@ -166,7 +166,14 @@ def bench_server(sample_index: Path, full_index: Path | None, results: dict, *, 
         run_one("sample (flat, random bert-base-shaped model)", sample_index, requests, concurrency, max_batch=b)
         for b in (1, 32)]
     if full_index is not None and full_index.exists():
-        runs.append(run_one("whole corpus (random tiny model)", full_index, requests, concurrency))
+        from poetry_search.store import DB_NAME, Store
+
+        # name the index's own model and type: the label must not claim a model the index was not built with
+        store = Store(full_index / DB_NAME)
+        meta = store.manifest()
+        store.close()
+        runs.append(run_one(f"whole corpus ({Path(str(meta.get('model'))).name}, {meta.get('dimension')}-d, {meta.get('index_type')})",
+                            full_index, requests, concurrency))
     if lexical_full_index is not None and lexical_full_index.exists():
         runs.append(run_one("whole corpus (--lexical-only index)", lexical_full_index, requests, concurrency,
                             mode="lexical"))
