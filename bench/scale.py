@@ -36,6 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import say, table  # noqa: E402  (make bench's printing, shared)
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,17 +62,6 @@ finally:
                "read_bytes": int(io["read_bytes"]), "peak_rss": int(st["VmHWM"].split()[0]) * 1024, "code": code},
               open(sys.argv[1], "w"))
 """
-
-
-def say(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-def table(title: str, rows: list[tuple]) -> None:
-    say(f"\n== {title}")
-    width = max(len(str(r[0])) for r in rows)
-    for r in rows:
-        say(f"  {str(r[0]).ljust(width)}  " + "  ".join(str(x) for x in r[1:]))
 
 
 def gib(b: float) -> str:
