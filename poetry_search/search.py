@@ -50,6 +50,12 @@ def fold_dynasty(value: str | None) -> str | None:
     return v[:-1] if len(v) > 1 and v.endswith(("朝", "代")) and v != "五代" else v
 
 
+def _warn_no_match(**filters: str | None) -> None:
+    """A filtered search that no line passes: say which filters, and where to check them."""
+    what = ", ".join(f"{n} {v}" for n, v in filters.items() if v)
+    log.warning(f"no lines match {what}: check the spelling (poetry-search info lists collections)")
+
+
 @dataclass
 class Hit:
     """One search result: a distinct line, with the metadata of its first (matching) occurrence."""
@@ -420,9 +426,7 @@ class Index:
         filters = self._filters(author, dynasty, collection, form)
         allowed = self.allowed_ids(author, dynasty, collection, form) if mode != "lexical" else None
         if allowed is not None and allowed.size == 0:
-            what = ", ".join(f"{n} {v}" for n, v in (("author", author), ("dynasty", dynasty), ("collection", collection),
-                                                     ("form", form)) if v)
-            log.warning(f"no lines match {what}: check the spelling (poetry-search info lists collections)")
+            _warn_no_match(author=author, dynasty=dynasty, collection=collection, form=form)
             return [[] for _ in texts]
         if not texts:
             return []
@@ -454,8 +458,7 @@ class Index:
         """The plain nearest-neighbour search (``mode="semantic"``)."""
         allowed = self.allowed_ids(author, dynasty, collection)
         if allowed is not None and allowed.size == 0:
-            what = ", ".join(f"{n} {v}" for n, v in (("author", author), ("dynasty", dynasty), ("collection", collection)) if v)
-            log.warning(f"no lines match {what}: check the spelling (poetry-search info lists collections)")
+            _warn_no_match(author=author, dynasty=dynasty, collection=collection)
             return [[] for _ in normed]
         if not normed:
             return []
