@@ -12,12 +12,15 @@ build   `poetry-search index` of data/chinese-poetry with the model (a new proce
         stays on disk (cache + index). Skipped with --reuse when the index exists.
 open    Index.open and a cold `poetry-search query` on the whole-corpus index: median of 3 new
         processes each (page cache warm).
-export  lines/s of the index's own batched search (`--method index`) on a slice of 20,000 lines,
-        and of the whole-corpus export by blocks (`--method blocked`), with the recall@10 of
-        what was exported against exact search; projected hours for the whole corpus.
-types   HNSW32,SQ8 (today's auto) against IVF…_HNSW32,SQ8 over the same vectors (the index's
-        vectors.f32, or --subset N of them), both re-ranked exactly and tuned to recall@10 0.97:
-        build time, recall@10 on 300 lines, single-query latency, batched throughput, memory.
+export  `poetry-search export` in new processes, whole process timed: `--method index` (the index's
+        own batched search) on a slice of 20,000 corpus lines given as --queries, and the
+        whole-corpus export by blocks (`--method blocked`), with the recall@10 it prints (exported
+        neighbours against exact search on 300 lines); projected hours for the whole corpus.
+types   HNSW32,SQ8 (today's auto) against IVF…_HNSW32,SQ8 over the same vectors, both re-ranked
+        exactly. Whole corpus: `poetry-search index --index-type T` from the warm cache (build
+        time, peak RSS, the recall@10 and depth its tuning chose, warm single-query latency, size).
+        With --subset N: both built in-process over N vectors, tuned to recall@10 0.97 on 300
+        lines, plus batched throughput.
 
 Figures taken while other work shares the machine are slower than on a quiet one; ratios are
 measured side by side in one run. With --subset N the export and types sections use the first N
@@ -273,40 +276,80 @@ def bench_types(args, x: np.ndarray) -> dict:
     return out
 
 
+def bench_types_builds(args) -> dict:
+    """The whole corpus: `poetry-search index --index-type T` for each type, in new processes, over
+    the same cached vectors (no encoding), then warm single-query latency on each."""
+    from poetry_search import Index
+
+    out = {}
+    rng = np.random.default_rng(7)
+    for kind in ("hnsw", "ivf-hnsw"):
+        folder = Path(f"{args.index}-{kind}") if kind != "hnsw" or not (Path(args.index) / "poetry.db").exists() \
+            else Path(args.index)
+        if folder != Path(args.index) or "build" not in RESULTS:
+            if not (args.reuse and (folder / "poetry.db").exists()):
+                r = cli_process("index", "--corpus", str(ROOT / "data" / "chinese-poetry"), "--index", str(folder),
+                                "--model", args.model, "--cache", args.cache, "--quiet", "--no-onnx", "--index-type", kind)
+                out[kind] = {"build_seconds": r["wall"], "peak_rss": r["peak_rss"]}
+        else:
+            out[kind] = {"build_seconds": RESULTS["build"]["seconds"], "peak_rss": RESULTS["build"]["peak_rss"]}
+        idx = Index.open(folder)
+        m = idx.manifest
+        out[kind].update(factory=m.get("faiss_factory"), recall_at_10=m.get("recall_at_10"), depth=m.get("search_depth"),
+                         index_bytes=(folder / "vectors.faiss").stat().st_size,
+                         manifest_build_seconds=m.get("build_seconds"))
+        q = idx.vectors.get(np.sort(rng.choice(len(idx), size=100, replace=False)))
+        lat = []
+        for i in range(len(q)):
+            t = time.perf_counter()
+            idx.vectors.search(q[i:i + 1], 10)
+            lat.append(time.perf_counter() - t)
+        out[kind]["latency_p50_ms"] = 1000 * statistics.median(lat)
+        idx.close()
+    RESULTS["types"] = {"vectors": "whole corpus", **out}
+    table("index types, whole corpus (768-d), same cached vectors, exact re-ranking, depth tuned at build to recall@10 0.97", [
+        ("", "build", "peak RSS", "recall@10", "depth", "p50 latency", "index size"),
+        *[(k, f"{r['build_seconds'] / 60:.1f} min" if "build_seconds" in r else "(reused)", gib(r["peak_rss"]) if "peak_rss" in r else "",
+           f"{r['recall_at_10']:.3f}", str(r["depth"]), f"{r['latency_p50_ms']:.1f} ms", gib(r["index_bytes"]))
+          for k, r in out.items()]])
+    return out
+
+
 def bench_export(args, x: np.ndarray | None) -> None:
     """lines/s: the index path on a slice vs the blocked export, side by side."""
     from poetry_search import blocked
 
     res = {}
-    if x is None:  # the whole-corpus index: the export's own path on a slice, blocks over every line
-        from poetry_search import Index
+    if x is None:  # the whole-corpus index: the real `export` command, both ways, in new processes
+        import re
+        import sqlite3
 
-        idx = Index.open(args.index)
-        n = len(idx)
-        t = time.perf_counter()
-        done = 0
-        gen = idx.neighbours(k=10, exclude="self")
-        for b in gen:
-            done += b.queries
-            if done >= args.slice:
-                break
-        gen.close()
-        res["index_lines_per_s"] = done / (time.perf_counter() - t)
-        res["index_depth"] = idx.vectors.depth()
-        x_vec = idx.vectors
-        t = time.perf_counter()
-        plan = blocked.clustered_candidates(x_vec, 30, 11, say=say)
-        sc = []
-        for s in range(0, n, 1024):
-            q = x_vec.rows(s, min(1024, n - s))
-            c_s, _ = x_vec._rerank(q, plan.candidates[s:s + 1024].astype(np.int64), 30)
-            sc.append(c_s[:, 1:11])
-        res["blocked_seconds"] = time.perf_counter() - t
-        res["blocked_lines_per_s"] = n / res["blocked_seconds"]
-        got = np.concatenate(sc)[plan.report_ids]
-        res["quality"] = {"recall_at_k": blocked.recall_at(got, plan.report_truth_s[:, 1:11], 10), "probe": plan.probe,
-                          "nlist": plan.nlist, "probe_tuning": plan.tuning, "plan_seconds": plan.seconds,
-                          "recall_sample": len(plan.report_ids)}
+        db = sqlite3.connect(f"file:{Path(args.index) / 'poetry.db'}?mode=ro", uri=True)
+        n = db.execute("SELECT count(*) FROM texts").fetchone()[0]
+        rng = np.random.default_rng(0)
+        ids = np.sort(rng.choice(n, size=min(n, args.slice), replace=False)).tolist()
+        texts = [db.execute("SELECT text FROM texts WHERE id = ?", (i,)).fetchone()[0] for i in ids]
+        db.close()
+        with tempfile.TemporaryDirectory(dir=args.tmp) as d:
+            qf = Path(d) / "queries.txt"
+            qf.write_text("\n".join(texts) + "\n", "utf-8")
+            r = cli_process("export", "--index", args.index, "--queries", str(qf), "--out", str(Path(d) / "slice.parquet"),
+                            "-k", "10", "--method", "index", "--quiet")
+            res["index_lines_per_s"] = len(texts) / r["wall"]
+            res["index_slice"] = {"lines": len(texts), "seconds": r["wall"], "report": r["stderr"].strip().splitlines()[-1]}
+            r = cli_process("export", "--index", args.index, "--out", str(Path(d) / "all.parquet"), "-k", "10",
+                            "--method", "blocked", "--quiet")
+            res["blocked_seconds"] = r["wall"]
+            res["blocked_lines_per_s"] = n / r["wall"]
+            res["blocked_peak_rss"] = r["peak_rss"]
+            res["export_bytes"] = (Path(d) / "all.parquet").stat().st_size
+        report = r["stderr"].strip().splitlines()
+        m = re.search(r"on (\d+) of these queries: ([0-9.]+) \((.*)\)", report[-1])
+        res["quality"] = {"recall_at_k": float(m.group(2)), "recall_sample": int(m.group(1)), "how": m.group(3),
+                          "report": report[-2:]}
+        idx_m = re.search(r"on (\d+) of these queries: ([0-9.]+)", res["index_slice"]["report"])
+        res["index_recall_at_10"] = float(idx_m.group(2)) if idx_m else None
+        res["index_depth"] = "the index's tuned depth"
     else:  # a subset: the same two paths over an HNSW index of the subset
         from poetry_search import vectors
 
@@ -338,7 +381,7 @@ def bench_export(args, x: np.ndarray | None) -> None:
         res["blocked_seconds"] = time.perf_counter() - t
         res["blocked_lines_per_s"] = n / res["blocked_seconds"]
         got = np.concatenate(sc)[rep]
-        res["quality"] = {"recall_at_k": blocked.recall_at(got, truth_s, 10), "probe": plan.probe, "nlist": plan.nlist,
+        res["quality"] = {"recall_at_k": blocked.recall_at(got, truth_s, 10), "probe": plan.probe, "nlist": plan.clusters,
                           "probe_tuning": plan.tuning, "plan_seconds": plan.seconds, "recall_sample": 300}
         s_check = np.concatenate(s_idx)[[r for r in rep if r < m]][:, 1:]
         res["index_recall_at_10"] = blocked.recall_at(s_check, truth_s[[i for i, r in enumerate(rep) if r < m]], 10)
@@ -349,7 +392,8 @@ def bench_export(args, x: np.ndarray | None) -> None:
         ("index search", f"{res['index_lines_per_s']:.0f} lines/s at {res['index_depth']}",
          f"projected {res['projected_hours_whole_corpus']['index']:.1f} h for 3.1M lines"),
         ("blocked", f"{res['blocked_lines_per_s']:.0f} lines/s", f"projected {res['projected_hours_whole_corpus']['blocked']:.1f} h",
-         f"recall@10 {res['quality']['recall_at_k']:.3f} on 300 lines, probe {res['quality'].get('probe')} of {res['quality'].get('nlist')}"),
+         f"recall@10 {res['quality']['recall_at_k']:.3f} on {res['quality']['recall_sample']} lines "
+         f"({res['quality'].get('how') or 'probe %s of %s clusters' % (res['quality'].get('probe'), res['quality'].get('nlist'))})"),
         ("ratio", f"{res['blocked_lines_per_s'] / res['index_lines_per_s']:.1f}x")])
 
 
@@ -385,7 +429,10 @@ def main() -> None:
     if "export" in sections:
         bench_export(args, x)
     if "types" in sections:
-        bench_types(args, x if x is not None else load_vectors(args))
+        if x is None:
+            bench_types_builds(args)
+        else:
+            bench_types(args, x)
     RESULTS["conditions"]["loadavg_at_end"] = os.getloadavg()
     Path(args.out).write_text(json.dumps(RESULTS, indent=1, ensure_ascii=False, default=str))
     say(f"\nwrote {args.out}")

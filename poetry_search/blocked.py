@@ -1,7 +1,8 @@
 """Every line's nearest lines by blocks of matrix products (for the whole-corpus export).
 
-Not yet wired into ``poetry-search export`` (``bench/scale.py`` measures it side by side with the
-index's own batched search); the integration into neighbours.py is the next step.
+``poetry-search export`` uses it for every line of an approximate index of 100,000 lines or more
+(``neighbours.py``, ``--method``); ``bench/scale.py`` measures it side by side with the index's own
+batched search.
 
 One query at a time through a graph index is the wrong shape for "every line's 10 nearest lines":
 at 768 dimensions the walk must be deep (a search depth of ~1,000 for recall@10 0.95 on the layer-less
@@ -37,6 +38,8 @@ READ_ROWS = 32_768  # rows of vectors.f32 per sequential read
 PROBES = (2, 4, 8, 12, 16, 24, 32, 48, 64)
 RECALL_TARGET = 0.97  # what the probe is tuned to on the tuning sample; 0.95 is promised
 MAX_PAIRS = 1 << 26  # query × line scores per matrix product (256 MB of float32)
+# progress(stage, done now, that stage's total): how the long stages report (a bar per stage)
+Progress = Callable[[str, int, int], None]
 
 
 class Codes:
@@ -67,7 +70,7 @@ class Plan:
     candidates: np.ndarray  # (n, kc) int64, approximate order
     method: str
     probe: int | None = None
-    nlist: int | None = None
+    clusters: int | None = None  # k-means clusters of the clustered method
     tuning: dict = field(default_factory=dict)
     report_ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     report_truth: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.int64))
@@ -107,7 +110,7 @@ def block_topk(q, d, d_ids: np.ndarray, kc: int, torch):
 
 
 def exact_candidates(vec, kc: int, device: str = "cpu", dtype: str = "bf16", query_block: int = 8192,
-                     db_block: int = 262_144, progress: Callable[[int], None] | None = None) -> Plan:
+                     db_block: int = 262_144, progress: Progress | None = None) -> Plan:
     """All pairs in half precision, query blocks × database blocks: every line's ``kc`` best
     candidates (to be re-scored in float32). Meant for a CUDA GPU; runs anywhere."""
     torch = _torch()
@@ -130,18 +133,29 @@ def exact_candidates(vec, kc: int, device: str = "cpu", dtype: str = "bf16", que
             best_s, best_i = _merge_top(best_s, best_i, s, i, kc)
         cand[qs:qs + q.shape[0]] = best_i
         if progress:
-            progress(q.shape[0])
+            progress("comparing all pairs", q.shape[0], n)
     return Plan(cand, f"exact blocks ({dtype} on {device})", seconds={"candidates": time.perf_counter() - t0})
 
 
+class PlanRejected(Exception):
+    """The clustered method cannot reach the recall asked of it on these vectors (found out from a
+    sample, before the expensive pass): what it measured, for the caller to fall back on."""
+
+    def __init__(self, message: str, tuning: dict, seconds: dict):
+        super().__init__(message)
+        self.tuning, self.seconds = tuning, seconds
+
+
 def clustered_candidates(vec, kc: int, truth_k: int, *, nlist: int | None = None, probe: int | None = None,
-                         target: float = RECALL_TARGET, tune_sample: int = 500, report_sample: int = 300,
-                         seed: int = 0, say: Callable[[str], None] | None = None,
-                         progress: Callable[[int], None] | None = None) -> Plan:
+                         target: float = RECALL_TARGET, min_recall: float | None = None, tune_sample: int = 500,
+                         report_sample: int = 300, seed: int = 0, say: Callable[[str], None] | None = None,
+                         progress: Progress | None = None) -> Plan:
     """Every line's ``kc`` best candidates among the lines of its ``probe`` nearest clusters.
 
     ``truth_k``: how many exact neighbours to keep for the tuning and report samples (enough to
-    survive an --exclude rule). ``probe`` None: tuned to ``target`` on the tuning sample.
+    survive an --exclude rule). ``probe`` None: tuned to ``target`` on the tuning sample; when even
+    the deepest probe tried finds fewer than ``min_recall`` of the true neighbours, ``PlanRejected``
+    is raised after the k-means and one pass over the vectors (minutes), not after the blocks (hours).
     """
     from . import vectors
 
@@ -153,12 +167,15 @@ def clustered_candidates(vec, kc: int, truth_k: int, *, nlist: int | None = None
     t = time.perf_counter()
     nlist = nlist or max(1, min(8192, int(round(n / 1000))))
     n_train = min(n, max(64 * nlist, 20_000))
+    progress = progress or (lambda stage, done, total: None)
+    progress(f"clustering ({nlist:,} clusters)", 0, 1)
     train_ids = np.sort(rng.choice(n, size=n_train, replace=False))
     train = vec.get(train_ids)
     codes_q = Codes(train)
     centroids = vectors.kmeans(train, nlist, seed=seed)
     del train
     timing["kmeans"] = time.perf_counter() - t
+    progress(f"clustering ({nlist:,} clusters)", 1, 1)
 
     samples = np.sort(rng.choice(n, size=min(n, tune_sample + report_sample), replace=False))
     perm = rng.permutation(len(samples))
@@ -166,42 +183,46 @@ def clustered_candidates(vec, kc: int, truth_k: int, *, nlist: int | None = None
     report_ids = np.sort(samples[perm[min(tune_sample, len(samples)):]])
     s_vecs = vec.get(samples)
     tk = min(truth_k, n)
-    truth_s = np.full((len(samples), 0), -np.inf, np.float32)
-    truth_i = np.full((len(samples), 0), -1, np.int64)
-    max_probe = min(nlist, probe or max(PROBES))
-    codes = np.empty((n, d), np.uint8)
-    probes = np.empty((n, max_probe), np.int16 if nlist < 32_768 else np.int32)
     t = time.perf_counter()
-    cent_t = torch.from_numpy(centroids)
-    for s in range(0, n, READ_ROWS):  # one sequential pass over vectors.f32
-        x = vec.rows(s, min(READ_ROWS, n - s))
-        codes[s:s + len(x)] = codes_q.encode(x)
-        xt = torch.from_numpy(np.ascontiguousarray(x))
-        probes[s:s + len(x)] = torch.topk(xt @ cent_t.T, max_probe, dim=1).indices.numpy()
-        sc = s_vecs @ x.T
-        truth_s, truth_i = _merge_top(truth_s, truth_i, sc, np.broadcast_to(np.arange(s, s + len(x)), sc.shape), tk)
-    order = np.argsort(-truth_s, axis=1, kind="stable")
-    truth_i = np.take_along_axis(truth_i, order, 1)
-    truth_s = np.take_along_axis(truth_s, order, 1)
-    timing["read_and_assign"] = time.perf_counter() - t
-    home = probes[:, 0]
+    truth_s, truth_i = exact_truth_of(vec, s_vecs, tk,
+                                      progress=lambda done: progress("exact neighbours of the samples", done, n))
+    timing["sample_truth"] = time.perf_counter() - t
 
-    # The recall a probe gives, before any re-scoring: a true neighbour can be found iff its home
-    # cluster is among the query's probes.
+    # Tuning, before the big pass: a true neighbour can be found iff its home cluster (the nearest
+    # centroid) is among the query's probes; only the samples and their neighbours are assigned.
+    cent_t = torch.from_numpy(centroids)
+    max_probe = min(nlist, probe or max(PROBES))
     tune_truth = truth_i[np.searchsorted(samples, tune_ids)]
     kt = max(1, min(10, tk - 1))
     not_self = tune_truth != tune_ids[:, None]  # the line itself is found by construction: not counted
     tune_truth = np.stack([row[keep][:kt] for row, keep in zip(tune_truth, not_self)]) if len(tune_ids) else tune_truth
     tuning = {}
     if probe is None:
+        home_t = (vec.get(tune_truth.ravel()) @ centroids.T).argmax(axis=1).reshape(tune_truth.shape)
+        probes_t = torch.topk(torch.from_numpy(s_vecs[np.searchsorted(samples, tune_ids)]) @ cent_t.T, max_probe,
+                              dim=1).indices.numpy()
         for p in [v for v in PROBES if v <= max_probe] or [max_probe]:
-            hit = (home[tune_truth][:, :, None] == probes[tune_ids, None, :p]).any(axis=2)
-            tuning[p] = float(hit.mean())
+            tuning[p] = float((home_t[:, :, None] == probes_t[:, None, :p]).any(axis=2).mean())
             if tuning[p] >= target:
                 break
         probe = next((p for p in tuning if tuning[p] >= target), max(tuning, key=tuning.get))
-    say(f"export plan: {nlist} clusters, probe {probe} (recall of candidates on {len(tune_ids)} lines: "
-        f"{', '.join(f'{p}: {r:.3f}' for p, r in tuning.items()) or 'not tuned'})")
+    tried = ", ".join(f"{p}: {r:.3f}" for p, r in tuning.items()) or "not tuned"
+    say(f"export plan: {nlist:,} clusters, probe {probe} (recall of candidates on {len(tune_ids)} lines: {tried})")
+    if min_recall is not None and tuning and tuning[probe] < min_recall:
+        raise PlanRejected(f"comparing blocks of k-means clusters finds {tuning[probe]:.3f} of the true neighbours at "
+                           f"most (probe {probe} of {nlist:,} clusters) on these vectors, under the {min_recall} promised",
+                           tuning={str(p): round(r, 4) for p, r in tuning.items()}, seconds=timing)
+
+    codes = np.empty((n, d), np.uint8)
+    probes = np.empty((n, probe), np.int16 if nlist < 32_768 else np.int32)
+    t = time.perf_counter()
+    for s in range(0, n, READ_ROWS):  # one sequential pass over vectors.f32
+        x = np.array(vec.rows(s, min(READ_ROWS, n - s)), dtype=np.float32)  # a writable copy, for torch
+        codes[s:s + len(x)] = codes_q.encode(x)
+        probes[s:s + len(x)] = torch.topk(torch.from_numpy(x) @ cent_t.T, probe, dim=1).indices.numpy()
+        progress("reading and assigning", len(x), n)
+    timing["read_and_assign"] = time.perf_counter() - t
+    home = probes[:, 0]
 
     # queries grouped by the clusters they probe; lines grouped by their home cluster
     t = time.perf_counter()
@@ -226,23 +247,47 @@ def clustered_candidates(vec, kc: int, truth_k: int, *, nlist: int | None = None
             s, i = block_topk(codes_q.decode(codes[qq], torch, torch.bfloat16), dm, lines, kc, torch)
             best_s[qq], best_i[qq] = _merge_top(best_s[qq], best_i[qq], s, i.astype(np.int32), kc)
         if progress:
-            progress(len(lines))
+            progress("comparing blocks", len(lines), n)
     timing["blocks"] = time.perf_counter() - t
-    return Plan(best_i, "clustered blocks (bf16 on cpu)", probe=probe, nlist=nlist,
+    return Plan(best_i, "clustered blocks (bf16 on cpu)", probe=probe, clusters=nlist,
                 tuning={str(p): round(r, 4) for p, r in tuning.items()}, report_ids=report_ids,
                 report_truth=truth_i[np.searchsorted(samples, report_ids)],
                 report_truth_s=truth_s[np.searchsorted(samples, report_ids)], seconds=timing)
 
 
+def candidates_for_export(vec, kc: int, truth_k: int, report_sample: int = 300, min_recall: float | None = None,
+                          say: Callable[[str], None] | None = None, progress: Progress | None = None) -> Plan:
+    """Every line's ``kc`` candidates for a whole-corpus export: all pairs on a CUDA GPU, k-means
+    clusters on CPU (``PlanRejected`` below ``min_recall``, see ``clustered_candidates``). The plan
+    carries ``report_sample`` lines with their exact ``truth_k`` best."""
+    torch = _torch()
+    if not torch.cuda.is_available():
+        return clustered_candidates(vec, kc, truth_k, report_sample=report_sample, min_recall=min_recall, say=say,
+                                    progress=progress)
+    plan = exact_candidates(vec, kc, device="cuda", dtype="fp16", progress=progress)
+    rng = np.random.default_rng(1)
+    plan.report_ids = np.sort(rng.choice(vec.ntotal, size=min(vec.ntotal, report_sample), replace=False))
+    plan.report_truth_s, plan.report_truth = exact_truth(vec, plan.report_ids, truth_k)
+    return plan
+
+
 def exact_truth(vec, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k`` (scores, ids), best first, of the lines ``ids``, in one sequential pass."""
-    q = vec.get(ids)
-    best_s = np.full((len(ids), 0), -np.inf, np.float32)
-    best_i = np.full((len(ids), 0), -1, np.int64)
+    return exact_truth_of(vec, vec.get(ids), k)
+
+
+def exact_truth_of(vec, q: np.ndarray, k: int,
+                   progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` (scores, ids), best first, of query vectors ``q``, in one sequential pass."""
+    k = min(k, vec.ntotal)
+    best_s = np.full((len(q), 0), -np.inf, np.float32)
+    best_i = np.full((len(q), 0), -1, np.int64)
     for s in range(0, vec.ntotal, READ_ROWS):
         x = vec.rows(s, min(READ_ROWS, vec.ntotal - s))
         sc = q @ x.T
         best_s, best_i = _merge_top(best_s, best_i, sc, np.broadcast_to(np.arange(s, s + len(x)), sc.shape), k)
+        if progress:
+            progress(len(x))
     order = np.argsort(-best_s, axis=1, kind="stable")
     return np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1)
 

@@ -21,7 +21,7 @@ from .encoder import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, DEVICES, LINES_PER_PASS,
 from .errors import PoetrySearchError, UsageProblem
 from .export import FORMATS
 from .neighbours import DEFAULT_BATCH_SIZE as NEIGHBOURS_BATCH_SIZE
-from .neighbours import EXCLUDES
+from .neighbours import BLOCKED_MIN, EXCLUDES, METHODS
 from .store import DEFAULT_INDEX
 
 # Kept here (not imported from search.py) so that --help does not import numpy; a test checks
@@ -197,6 +197,9 @@ def corpus(directory, strict, as_json):
 @click.option("--index-type", default="auto", show_default=True,
               help="auto, flat (exact), hnsw, ivf, ivf-hnsw (IVF with an HNSW coarse quantizer), or a FAISS "
                    "index-factory string. auto: flat up to 200k lines, else hnsw.")
+@click.option("--ef-construction", type=int, default=None,
+              help="HNSW indexes: the graph's build depth (default 40, FAISS's). Higher builds more slowly "
+                   "a graph that reaches the same recall at a smaller search depth (faster queries and exports).")
 @click.option("--cache", "cache_dir", type=click.Path(), default=None,
               help="Embedding cache folder (default: $POETRY_SEARCH_CACHE or ~/.cache/poetry-search).")
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable corpus file.")
@@ -208,8 +211,8 @@ def corpus(directory, strict, as_json):
 @click.option("--lexical-only", is_flag=True,
               help="Build the lexical index alone (find, poem, lexical queries): no model is loaded, no vectors.")
 @handle_errors
-def index(corpus_dir, index_dir, model, precision, device, batch_size, index_type, cache_dir, strict, quiet, lexical_only,
-          no_onnx, export_onnx):
+def index(corpus_dir, index_dir, model, precision, device, batch_size, index_type, ef_construction, cache_dir, strict,
+          quiet, lexical_only, no_onnx, export_onnx):
     """Build the search index of a corpus.
 
     Every distinct normalised line is encoded once (and cached, so a rebuild or a resumed build
@@ -235,7 +238,7 @@ def index(corpus_dir, index_dir, model, precision, device, batch_size, index_typ
 
     report = build_index(corpus_dir, index_dir, model, precision=precision, device=device, batch_size=batch_size,
                          index_type=index_type, cache_dir=cache_dir, strict=strict, progress=not quiet,
-                         lexical_only=lexical_only, onnx=not no_onnx)
+                         lexical_only=lexical_only, onnx=not no_onnx, ef_construction=ef_construction)
     m = report.manifest
     if lexical_only:
         click.echo(f"indexed {report.texts:,} distinct lines ({report.lines:,} lines, {report.poems:,} poems) into {report.index} "
@@ -541,10 +544,14 @@ def info(index_dir, as_json):
 @click.option("--min-score", type=float, default=None, help="Keep only neighbours with at least this cosine.")
 @click.option("--with-meta", is_flag=True, help="Add author/title/dynasty of both sides' first occurrence.")
 @click.option("--batch-size", type=int, default=NEIGHBOURS_BATCH_SIZE, show_default=True, help="Queries per FAISS search.")
+@click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
+              help="For every line of the index: 'index' searches the index a batch at a time; 'blocked' compares "
+                   "lines by blocks of matrix products (k-means clusters on CPU, all pairs on a CUDA GPU). "
+                   f"auto: blocked for approximate indexes of {BLOCKED_MIN:,} lines or more.")
 @_depth_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
-def export(index_dir, k, out, queries, exclude, min_score, with_meta, batch_size, ef, nprobe, quiet):
+def export(index_dir, k, out, queries, exclude, min_score, with_meta, batch_size, method, ef, nprobe, quiet):
     """Export every line's k nearest lines (long format: one row per query and neighbour).
 
     Columns: query_id, query_text, rank, neighbor_id (= texts.id), neighbor_text, score.
@@ -563,23 +570,48 @@ def export(index_dir, k, out, queries, exclude, min_score, with_meta, batch_size
     from .search import Index
 
     check_out(out)  # the library checks again; here, before the queries and the index are read
-    check_options(k, exclude, min_score, batch_size)
+    check_options(k, exclude, min_score, batch_size, method, bool(queries))
     query_texts = read_queries(queries) if queries else None
     idx = Index.open(index_dir, ef=ef, nprobe=nprobe)
     total = len(query_texts) if query_texts is not None else len(idx)
-    bar = tqdm(total=total, unit="query", unit_scale=True, desc="exporting", file=sys.stderr, disable=quiet,
-               dynamic_ncols=True, mininterval=0.5)
+    bars: dict = {}  # one bar a stage: the blocked method's plan stages, then the writing
+
+    def bar_for(desc, total, unit="line"):
+        if desc not in bars:
+            for b in bars.values():
+                b.close()
+            bars[desc] = tqdm(total=total, unit=unit, unit_scale=True, desc=desc, file=sys.stderr, disable=quiet,
+                              dynamic_ncols=True, mininterval=0.5)
+        return bars[desc]
+
     rows_done = [0]
 
     def progress(nq, nrows):
         rows_done[0] += nrows
+        bar = bar_for("exporting", total, "query")
+        bar.set_postfix_str(f"{rows_done[0]:,} rows", refresh=False)  # before update(), which may redraw
         bar.update(nq)
-        bar.set_postfix_str(f"{rows_done[0]:,} rows", refresh=False)
+
+    def stage_progress(stage, done, stage_total):
+        bar_for(stage, stage_total, "line" if stage_total > 1 else "step").update(done)
+
+    def say(message):
+        if not quiet:
+            tqdm.write(message, file=sys.stderr)
 
     result = export_neighbours(idx, out, k=k, exclude=exclude, min_score=min_score, queries=query_texts,
-                               batch_size=batch_size, with_meta=with_meta, progress=progress)
-    bar.close()
+                               batch_size=batch_size, with_meta=with_meta, progress=progress, method=method,
+                               say=say, stage_progress=stage_progress)
+    for b in bars.values():
+        b.close()
     click.echo(f"wrote {result['rows']:,} rows for {result['queries']:,} queries to {result['out']} ({result['format']})", err=True)
+    q = result["quality"]
+    if q and q["recall_sample"]:
+        how = q["method"] + (f", probe {q['probe']} of {q['clusters']:,} clusters" if q.get("probe") else "")
+        click.echo(f"recall@{q['k']} against exact search on {q['recall_sample']} of these queries: "
+                   f"{q['recall_at_k']:.4f} ({how})", err=True)
+    elif q:
+        click.echo(f"every neighbour is exact ({q['method']})", err=True)
 
 
 @cli.command()

@@ -113,17 +113,24 @@ class _Writer:
 
 def export_neighbours(index: "Index", out: str | Path, k: int = 10, exclude: str = "self", min_score: float | None = None,
                       queries: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE, with_meta: bool = False,
-                      progress: Callable[[int, int], None] | None = None) -> dict:
-    """Write the k nearest neighbours of every line (or of ``queries``) to ``out``; returns counts."""
+                      progress: Callable[[int, int], None] | None = None, method: str = "auto",
+                      say: Callable[[str], None] | None = None,
+                      stage_progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Write the k nearest neighbours of every line (or of ``queries``) to ``out``; returns counts
+    and ``quality``: how they were found, and their recall@k against exact search on a sample.
+    ``progress(queries, rows)`` follows the writing; ``say`` and ``stage_progress`` the stages
+    before it (``Index.neighbours``)."""
     from .neighbours import schema
 
     out = Path(out)
     fmt = check_out(out)
-    check_options(k, exclude, min_score, batch_size)
+    check_options(k, exclude, min_score, batch_size, method, queries is not None)
     batches: Iterator[NeighbourBatch] = index.neighbours(k=k, exclude=exclude, min_score=min_score, queries=queries,
-                                                         batch_size=batch_size, with_meta=with_meta)
+                                                         batch_size=batch_size, with_meta=with_meta, method=method,
+                                                         say=say, stage_progress=stage_progress)
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     rows = queries_done = 0
+    quality = None
     writer = None
     try:
         first = next(batches)  # errors of the queries surface before anything is created
@@ -133,6 +140,7 @@ def export_neighbours(index: "Index", out: str | Path, k: int = 10, exclude: str
             writer.write(batch)
             rows += len(batch)
             queries_done += batch.queries
+            quality = batch.quality or quality
             if progress:
                 progress(batch.queries, len(batch))
             batch = next(batches, None)
@@ -149,4 +157,4 @@ def export_neighbours(index: "Index", out: str | Path, k: int = 10, exclude: str
         if isinstance(e, OSError):
             raise PoetrySearchError(f"cannot write {out} ({e}); nothing was written there") from None
         raise
-    return {"out": str(out), "format": fmt, "rows": rows, "queries": queries_done}
+    return {"out": str(out), "format": fmt, "rows": rows, "queries": queries_done, "quality": quality}

@@ -183,12 +183,12 @@ def _topk_merge(best_s, best_i, scores, ids, k):
 
 
 def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, index_type: str, folder: Path,
-                  progress: bool):
+                  progress: bool, ef_construction: int | None = None):
     """Stream vectors from the cache into a FAISS index; for approximate types, measure recall@10
     on a sample of the corpus's own lines and tune the search depth to reach RECALL_TARGET."""
     n = len(texts)
     kind = vectors.resolve_index_type(index_type, n)
-    vec = vectors.Vectors.create(kind, encoder.dimension, n, folder)
+    vec = vectors.Vectors.create(kind, encoder.dimension, n, folder, ef_construction=ef_construction)
     rng = np.random.default_rng(0)
     if vec.needs_training:
         sample = np.sort(rng.choice(n, size=vec.training_size(n), replace=False))
@@ -235,11 +235,13 @@ def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, ind
 def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEFAULT_INDEX, model: str = DEFAULT_MODEL, *,
                 precision: str = "auto", device: str = "auto", batch_size: int | None = None,
                 index_type: str = "auto", cache_dir: str | Path | None = None, strict: bool = False,
-                progress: bool = False, lexical_only: bool = False, onnx: bool = True) -> BuildReport:
+                progress: bool = False, lexical_only: bool = False, onnx: bool = True,
+                ef_construction: int | None = None) -> BuildReport:
     """Build (or rebuild) the index at ``index_dir`` from ``corpus`` with ``model``.
 
     ``lexical_only``: no model and no vectors; the lexical index (find, poem) alone. ``onnx``: also
-    put the ONNX query encoder in it (see ``onnx_encoder``)."""
+    put the ONNX query encoder in it (see ``onnx_encoder``). ``ef_construction``: the HNSW graph's
+    build depth (default ``vectors.HNSW_EF_CONSTRUCTION``)."""
     t0 = time.perf_counter()
     say = log.info
     target = Path(index_dir)
@@ -280,7 +282,7 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
             t_enc = time.perf_counter()
             encoded, from_cache = encode_missing(texts, encoder, cache, progress)
             encode_seconds = time.perf_counter() - t_enc
-            vec, kind, quality = build_vectors(texts, encoder, cache, index_type, tmp, progress)
+            vec, kind, quality = build_vectors(texts, encoder, cache, index_type, tmp, progress, ef_construction)
             described = encoder.describe()
         onnx_record = _export_onnx(encoder.resolved, cache_dir, tmp, texts, target, say) if onnx and not lexical_only else None
         counts = {"poems": store.count("poems"), "lines": store.count("lines"), "texts": len(texts),

@@ -11,7 +11,8 @@ EXCLUDES without loading them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,15 @@ if TYPE_CHECKING:
 
     from .search import Index
 
+log = logging.getLogger("poetry_search")
 EXCLUDES = ("self", "poem", "author", "none")
+# How a whole-corpus export finds neighbours: 'index' searches the index a batch at a time;
+# 'blocked' compares lines by blocks of matrix products (blocked.py); auto: blocked for approximate
+# indexes of BLOCKED_MIN lines or more, where a graph walk deep enough for the recall is slow.
+METHODS = ("auto", "index", "blocked")
+BLOCKED_MIN = 100_000
+REPORT_SAMPLE = 300  # exported queries whose neighbours are checked against exact search at the end
+PROMISED_RECALL = 0.95  # auto takes the blocked method only when its tuning sample reaches this
 # Authors that are nobody in particular: lines without one (诗经, 论语) or with one of these never
 # count as "the same author" under --exclude author.
 ANONYMOUS = frozenset({"", "佚名", "无名氏", "阙名", "不详"})
@@ -37,8 +46,13 @@ _MARGIN = {"none": 0, "self": 1, "poem": 16, "author": 32}
 
 
 def check_options(k: int, exclude: str = "self", min_score: float | None = None,
-                  batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+                  batch_size: int = DEFAULT_BATCH_SIZE, method: str = "auto", queries: bool = False) -> None:
     """Refuse options bulk neighbours cannot honour (UsageProblem, naming the fix)."""
+    if method not in METHODS:
+        raise UsageProblem(f"unknown --method {method!r}: use one of {', '.join(METHODS)}")
+    if method == "blocked" and queries:
+        raise UsageProblem("--method blocked finds the neighbours of every line of the index: leave out --queries "
+                           "(or use --method index)")
     if k < 1:
         raise UsageProblem("-k must be at least 1")
     if exclude not in EXCLUDES:
@@ -69,6 +83,7 @@ class NeighbourBatch:
 
     queries: int
     rows: "pa.RecordBatch"
+    quality: dict | None = None  # on the last batch: how the neighbours were found, their measured recall
 
     def __len__(self) -> int:
         return self.rows.num_rows
@@ -87,18 +102,27 @@ class Neighbours:
         self.store = index.store
         self.vectors = index.vectors
         self._owners = None
+        self.quality: dict | None = None  # how the last complete batches() run found its neighbours
         self._columns: dict = {}
 
     # -- the public calls ----------------------------------------------------------------------
 
     def batches(self, k: int = 10, exclude: str = "self", min_score: float | None = None,
                 queries: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                with_meta: bool = False) -> Iterator[NeighbourBatch]:
-        """Every corpus line's (or every one of ``queries``') k nearest lines, batch by batch.
-        Options are checked before the first batch is computed."""
+                with_meta: bool = False, method: str = "auto", say: Callable[[str], None] | None = None,
+                stage_progress: Callable[[str, int, int], None] | None = None) -> Iterator[NeighbourBatch]:
+        """Every corpus line's (or every one of ``queries``') k nearest lines, batch by batch, in
+        id (or query) order. Options are checked before the first batch is computed.
+
+        The last batch's ``quality`` (also kept in ``self.quality``) says how the neighbours were
+        found and their recall@k against exact search on up to REPORT_SAMPLE of the queries (ties
+        count; ``sample_positions``: which, by 0-based position in the export). ``say`` and
+        ``stage_progress(stage, done, total)`` report the blocked method's plan, which comes before
+        the first batch."""
         import numpy as np
 
-        check_options(k, exclude, min_score, batch_size)
+        check_options(k, exclude, min_score, batch_size, method, queries is not None)
+        self.quality = None
         n = self.vectors.ntotal
         if queries is None:
             total = n
@@ -108,6 +132,29 @@ class Neighbours:
             if not total:
                 raise UsageProblem("the queries file holds no queries")
             normed = [self.index.normalize_query(t) for t in queries]
+        auto = method == "auto"
+        method = self.choose_method(method, queries is None)
+        margin = _MARGIN[exclude]
+        truth_k = min(n, k + 4 * margin + 1)  # exact neighbours kept for the check: enough to survive exclusion
+        plan = rejected = None
+        if method == "blocked":
+            from . import blocked
+
+            try:
+                plan = blocked.candidates_for_export(self.vectors, kc=min(n, 2 * (k + margin) + 8), truth_k=truth_k,
+                                                     report_sample=REPORT_SAMPLE, say=say, progress=stage_progress,
+                                                     min_recall=PROMISED_RECALL if auto else None)
+            except blocked.PlanRejected as e:  # only under auto: the index's own search reaches it
+                rejected = {"blocked_rejected": str(e), "blocked_tuning": e.tuning,
+                            "blocked_seconds": {a: round(b, 1) for a, b in e.seconds.items()}}
+                (say or log.warning)(f"{e}: searching the index instead ({_depth_words(self.vectors.depth())})")
+                method = "index"
+        if plan is not None:
+            report = plan.report_ids
+        else:
+            rng = np.random.default_rng(1)
+            report = np.sort(rng.choice(total, size=min(total, REPORT_SAMPLE), replace=False))
+        got_s, got_q, got_v = [], [], []  # the report sample's exported scores, query ids, vectors
         for s in range(0, total, batch_size):
             if queries is None:
                 qids = np.arange(s, min(total, s + batch_size), dtype=np.int64)
@@ -120,8 +167,64 @@ class Neighbours:
                 known = self.store.ids_of_texts(qtext)
                 qids = np.array([known.get(t, -1) for t in qtext], dtype=np.int64)
                 out_qid = np.arange(s + 1, s + 1 + len(qtext), dtype=np.int64)
-            scores, nbrs = self.nearest(qvec, qids, k, exclude)
-            yield self._batch(out_qid, qids, qtext, scores, nbrs, min_score, with_meta)
+            if plan is None:
+                scores, nbrs = self.nearest(qvec, qids, k, exclude)
+            else:
+                scores, nbrs = self._from_candidates(plan.candidates[qids].astype(np.int64), qvec, qids, k, exclude)
+            lo, hi = np.searchsorted(report, [s, s + len(qids)])
+            if hi > lo:
+                rows = report[lo:hi] - s
+                got_s.append(scores[rows]), got_q.append(qids[rows]), got_v.append(qvec[rows])
+            batch = self._batch(out_qid, qids, qtext, scores, nbrs, min_score, with_meta)
+            if s + batch_size >= total:  # the last batch carries the check of them all
+                batch.quality = self.quality = {**self._check(plan, method, k, exclude, truth_k, got_s, got_q, got_v),
+                                                **(rejected or {})}
+                if self.quality["recall_sample"]:
+                    self.quality["sample_positions"] = report.tolist()
+            yield batch
+
+    def choose_method(self, method: str = "auto", every_line: bool = True) -> str:
+        """'index' or 'blocked' (see METHODS)."""
+        if method == "auto":
+            big = not self.vectors.exact_type and self.vectors.ntotal >= BLOCKED_MIN
+            return "blocked" if every_line and big else "index"
+        return method
+
+    def _from_candidates(self, cand, qvec, qids, k, exclude):
+        """The k best of each row's candidates by exact cosine that ``exclude`` keeps; rows left
+        short by the exclusion are searched again through the index (``nearest``)."""
+        import numpy as np
+
+        c_s, c_i = self.vectors.rescore(qvec, cand, cand.shape[1])
+        scores, nbrs, keep_n = _keep_first(c_s, c_i, self.conflicts(qids, c_i, exclude), k)
+        want = min(k, self.vectors.ntotal - (exclude != "none"))
+        short = np.nonzero(keep_n < want)[0]
+        if short.size:
+            scores[short], nbrs[short] = self.nearest(qvec[short], qids[short], k, exclude)
+        return scores, nbrs
+
+    def _check(self, plan, method, k, exclude, truth_k, got_s, got_q, got_v) -> dict:
+        """recall@k of the exported neighbours of the report sample against exact search."""
+        import numpy as np
+
+        from .blocked import exact_truth_of, recall_at
+
+        if self.vectors.exact_type and method == "index":
+            return {"method": "exact search", "recall_at_k": 1.0, "k": k, "recall_sample": 0}
+        got_s = np.concatenate(got_s) if got_s else np.empty((0, k), np.float32)
+        qids = np.concatenate(got_q) if got_q else np.empty(0, np.int64)
+        if plan is not None:  # found in the same pass that read the vectors for the plan
+            truth_s, truth_i = plan.report_truth_s, plan.report_truth
+        else:
+            truth_s, truth_i = exact_truth_of(self.vectors, np.concatenate(got_v) if got_v else
+                                              np.empty((0, self.vectors.d), np.float32), truth_k)
+        truth_s, _, _ = _keep_first(np.minimum(truth_s, 1.0), truth_i, self.conflicts(qids, truth_i, exclude), k)
+        out = {"method": plan.method if plan else f"index search ({_depth_words(self.vectors.depth())})",
+               "recall_at_k": recall_at(got_s, truth_s, k), "k": k, "recall_sample": len(qids)}
+        if plan is not None:
+            out.update(probe=plan.probe, clusters=plan.clusters, probe_tuning=plan.tuning,
+                       plan_seconds={a: round(b, 1) for a, b in plan.seconds.items()})
+        return out
 
     def nearest(self, qvec: "np.ndarray", qids: "np.ndarray", k: int, exclude: str = "self"):
         """(scores, ids), each (len(qvec), k): the k nearest lines to each query vector that
@@ -136,15 +239,7 @@ class Neighbours:
         todo = np.arange(len(qids))
         while todo.size:
             scores, nbrs = self.vectors.search(qvec[todo], depth)
-            drop = self.conflicts(qids[todo], nbrs, exclude)
-            keep_n = (~drop).sum(axis=1)
-            order = np.argsort(drop, axis=1, kind="stable")  # kept neighbours first, rank order kept
-            s_sorted = np.take_along_axis(scores, order, 1)
-            i_sorted = np.take_along_axis(nbrs, order, 1)
-            w = min(k, depth)
-            valid = np.arange(w)[None, :] < keep_n[:, None]
-            out_s[todo, :w] = np.where(valid, s_sorted[:, :w], -np.inf)
-            out_i[todo, :w] = np.where(valid, i_sorted[:, :w], -1)
+            out_s[todo], out_i[todo], keep_n = _keep_first(scores, nbrs, self.conflicts(qids[todo], nbrs, exclude), k)
             short = (keep_n < k) & (depth < n)
             todo = todo[short]
             depth = min(n, depth * 4)
@@ -233,6 +328,28 @@ class Neighbours:
                     cols[f"{side}_{m}"] = values
         return NeighbourBatch(queries=len(qids), rows=pa.RecordBatch.from_arrays(list(cols.values()),
                                                                                   schema=schema(with_meta)))
+
+
+def _depth_words(depth: dict) -> str:
+    return ", ".join(f"{a} {b}" for a, b in depth.items()) or "exact"
+
+
+def _keep_first(scores, nbrs, drop, k):
+    """Per row, the first k neighbours not dropped, in rank order, padded with (-inf, -1):
+    (scores, ids, how many each row kept)."""
+    import numpy as np
+
+    keep_n = (~drop).sum(axis=1)
+    order = np.argsort(drop, axis=1, kind="stable")  # kept neighbours first, rank order kept
+    s_sorted = np.take_along_axis(scores, order, 1)[:, :k]
+    i_sorted = np.take_along_axis(nbrs, order, 1)[:, :k]
+    w = s_sorted.shape[1]
+    out_s = np.full((len(scores), k), -np.inf, np.float32)
+    out_i = np.full((len(scores), k), -1, np.int64)
+    valid = np.arange(w)[None, :] < keep_n[:, None]
+    out_s[:, :w] = np.where(valid, s_sorted, -np.inf)
+    out_i[:, :w] = np.where(valid, i_sorted, -1)
+    return out_s, out_i, keep_n
 
 
 def _pair_codes(ids, ptr, codes, base, span):

@@ -708,11 +708,13 @@ class Index:
 
     def neighbours(self, k: int = 10, exclude: str = "self", min_score: float | None = None,
                    queries: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                   with_meta: bool = False) -> Iterator[NeighbourBatch]:
-        """Every line's (or every query's) k nearest lines, batch by batch (``Neighbours.batches``)."""
+                   with_meta: bool = False, method: str = "auto", say=None,
+                   stage_progress=None) -> Iterator[NeighbourBatch]:
+        """Every line's (or every query's) k nearest lines, batch by batch (``Neighbours.batches``;
+        the last batch's ``quality`` holds their measured recall)."""
         self.require_vectors()
-        return self.bulk.batches(k=k, exclude=exclude, min_score=min_score, queries=queries,
-                                 batch_size=batch_size, with_meta=with_meta)
+        return self.bulk.batches(k=k, exclude=exclude, min_score=min_score, queries=queries, batch_size=batch_size,
+                                 with_meta=with_meta, method=method, say=say, stage_progress=stage_progress)
 
     def info(self) -> dict:
         return {**self.manifest, "index": str(self.path), "database": str(self.path / DB_NAME),

@@ -30,10 +30,14 @@ LOOKUP_CHUNK = 500  # ids or texts per ``IN (…)`` lookup: well under SQLite's 
 FETCH_ROWS = 200_000  # rows per fetch when reading a whole column
 
 
+MIGRATION_SET = "poetry_search"
+MIGRATIONS = ("001_initial", "002_lookup_indexes", "003_lexical")  # the names _migrations() defines, in order
+
+
 def _migrations():
     from sqlite_utils import Migrations
 
-    migrations = Migrations("poetry_search")
+    migrations = Migrations(MIGRATION_SET)
 
     @migrations(name="001_initial")
     def m001(db):
@@ -97,8 +101,6 @@ class Store:
     """
 
     def __init__(self, path: str | Path, create: bool = False, read_only: bool = False):
-        import sqlite_utils
-
         self.path = Path(path)
         if not create and not self.path.exists():
             raise IndexDamagedError(f"the database {self.path} is missing: rebuild the index with `poetry-search index`")
@@ -109,16 +111,19 @@ class Store:
         self.identity: tuple[int, int] | None = None
         try:
             conn = self._connect()
-            self.db = sqlite_utils.Database(conn)
+            self.db = None  # sqlite_utils, for the migrations of a build only (its import costs ~0.1 s an open)
             if create:
+                import sqlite_utils
+
+                self.db = sqlite_utils.Database(conn)
                 # A build writes a fresh file nobody else reads until it is swapped in: no journal
                 # needed for safety (a crash discards the whole file anyway).
                 self.db.execute("PRAGMA journal_mode=OFF")
                 self.db.execute("PRAGMA synchronous=OFF")
                 _migrations().apply(self.db, stop_before="002_lookup_indexes")
             else:
-                self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                pending = {m.name for m in _migrations().pending(self.db)}
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                pending = set(MIGRATIONS) - self._applied_migrations(conn)
                 self.has_lexicon = not pending
                 if pending - _OPTIONAL_MIGRATIONS:
                     raise IndexDamagedError(f"{self.path} was made by another version of poetry-search: rebuild the index")
@@ -127,6 +132,14 @@ class Store:
         if create:
             self.has_lexicon = True
         self._conn = conn
+
+    @staticmethod
+    def _applied_migrations(conn: sqlite3.Connection) -> set[str]:
+        """Names of this schema's migrations applied to the file (sqlite_utils' own table)."""
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = '_sqlite_migrations'").fetchone():
+            return set()
+        return {r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ?",
+                                           (MIGRATION_SET,))}
 
     def _connect(self) -> sqlite3.Connection:
         if not self.read_only:

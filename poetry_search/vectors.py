@@ -1,7 +1,9 @@
 """FAISS: index types, building, saving/loading, and search with an id selector.
 
-Every index is an ``IndexIDMap2`` whose ids are ``texts.id``, over inner product of unit vectors
-(= cosine). Types:
+An index's ids are ``texts.id``, which are its positions (lines are added in id order), over inner
+product of unit vectors (= cosine). It is stored bare, without an id map: an ``IndexIDMap2`` around
+3.1M vectors costs ~0.3 s at every open to rebuild its reverse map, for ids equal to positions.
+Indexes built before that (wrapped in ``IndexIDMap2``) still load. Types:
 
 * ``flat``: exact (``IndexFlatIP``), 4·d bytes a vector in memory.
 * ``hnsw``: HNSW (M=32) over 8-bit scalar-quantised vectors: d + ~280 bytes a vector in memory
@@ -21,6 +23,7 @@ otherwise reorder near neighbours.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +38,9 @@ EXACT_NAME = "vectors.f32"
 FLAT_LIMIT = 200_000
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "ivf-hnsw")
 HNSW_M = 32
+# The HNSW graph's build depth (FAISS's default): deeper builds a better graph, more slowly, that
+# reaches the same recall at a smaller search depth.
+HNSW_EF_CONSTRUCTION = 40
 RERANK_MIN = 50  # candidates an approximate search re-ranks exactly, at least
 # Search depths build-time tuning tries, smallest first: it keeps the first that reaches the target.
 EF_STEPS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)
@@ -85,7 +91,7 @@ def _kind_of(faiss, inner) -> str:
 
 
 def new_faiss_index(kind: str, dimension: int, n: int):
-    """An empty IndexIDMap2 of the given type (it may still need training)."""
+    """An empty index of the given type (it may still need training); ids are positions."""
     faiss = _faiss()
     spec = factory_string(kind, n)
     try:
@@ -94,8 +100,8 @@ def new_faiss_index(kind: str, dimension: int, n: int):
         raise UsageProblem(f"FAISS cannot build index type {kind!r} ({str(e).splitlines()[0][:160]}): "
                            f"use one of {', '.join(INDEX_TYPES)} or a valid factory string such as 'HNSW32,SQ8'") from None
     if isinstance(inner, (faiss.IndexIDMap, faiss.IndexIDMap2)):
-        raise UsageProblem(f"index type {kind!r} brings its own id map: leave out 'IDMap', poetry-search adds it")
-    return faiss.IndexIDMap2(inner)
+        raise UsageProblem(f"index type {kind!r} brings its own id map: leave out 'IDMap' (ids are positions)")
+    return inner
 
 
 def _read_flags(faiss) -> int:
@@ -112,8 +118,9 @@ class Vectors:
     def __init__(self, index, exact: np.ndarray | None = None):
         faiss = _faiss()
         self._writer = None
-        self.index = index
-        self.inner = faiss.downcast_index(index.index)
+        self.index = index  # what is searched: the bare index, or an IndexIDMap2 around it (older builds)
+        wrapped = isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2))
+        self.inner = faiss.downcast_index(index.index) if wrapped else index
         self.kind = _kind_of(faiss, self.inner)
         self.exact = exact
 
@@ -125,8 +132,14 @@ class Vectors:
     # -- building ------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, kind: str, dimension: int, n: int, folder: Path) -> "Vectors":
+    def create(cls, kind: str, dimension: int, n: int, folder: Path, ef_construction: int | None = None) -> "Vectors":
         self = cls(new_faiss_index(kind, dimension, n))
+        if ef_construction is not None and self.kind != "hnsw":
+            raise UsageProblem(f"--ef-construction applies to HNSW indexes only; this index is {type(self.inner).__name__}")
+        if self.kind == "hnsw":
+            if (ef_construction or HNSW_EF_CONSTRUCTION) < 1:
+                raise UsageProblem("--ef-construction must be at least 1")
+            self.inner.hnsw.efConstruction = int(ef_construction or HNSW_EF_CONSTRUCTION)
         self._writer = None
         if not self.exact_type:
             # Written with plain sequential writes, not a memory map: a map's written pages stay
@@ -135,7 +148,6 @@ class Vectors:
             np.lib.format.write_array_header_1_0(
                 self._writer, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
                                "shape": (n, dimension)})
-            self._written = 0
         return self
 
     @property
@@ -154,20 +166,20 @@ class Vectors:
     def add(self, start: int, vectors: np.ndarray) -> None:
         """Add rows ``start..start+len`` (ids are positions: texts.id)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self.index.add_with_ids(vectors, np.arange(start, start + len(vectors), dtype=np.int64))
+        if start != self.ntotal:
+            raise ValueError(f"vectors must be added in id order: got {start}, expected {self.ntotal}")
+        self.index.add(vectors)
         if self._writer is not None:
-            if start != self._written:
-                raise ValueError(f"vectors must be added in id order: got {start}, expected {self._written}")
             self._writer.write(vectors.tobytes())
-            self._written += len(vectors)
 
     def finish(self, folder: Path) -> None:
-        """Close the exact vectors once every row is added, and map them for re-ranking."""
+        """Close the exact vectors once every row is added; the build's tuning reads them back
+        with ``FileRows`` (not a memory map, see there)."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
             (folder / (EXACT_NAME + ".partial")).rename(folder / EXACT_NAME)
-            self.exact = np.load(folder / EXACT_NAME, mmap_mode="r")
+            self.exact = FileRows(folder / EXACT_NAME)
 
     def save(self, folder: Path) -> None:
         self.finish(folder)
@@ -276,8 +288,9 @@ class Vectors:
                 break
         chosen = next((v for v in tried if tried[v] >= target), max(tried, key=tried.get))
         self.set_depth(**{name: chosen})
+        built = {"ef_construction": int(self.inner.hnsw.efConstruction)} if self.kind == "hnsw" else {}
         return {"recall_at_10": tried[chosen], "recall_sample": len(queries), name: chosen,
-                "recall_by_" + name: {str(v): round(r, 4) for v, r in tried.items()}}
+                "recall_by_" + name: {str(v): round(r, 4) for v, r in tried.items()}, **built}
 
     # -- search --------------------------------------------------------------------------------
 
@@ -303,6 +316,10 @@ class Vectors:
             return faiss.SearchParametersIVF(sel=sel, nprobe=int(self.inner.nprobe))
         return faiss.SearchParameters(sel=sel) if sel is not None else None
 
+    def rescore(self, queries: np.ndarray, cand: np.ndarray, k: int):
+        """(scores, ids): the k best of each query's candidate ids (-1: none) by exact cosine."""
+        return clip_scores(*self._rerank(np.ascontiguousarray(queries, dtype=np.float32), cand, k))
+
     def _rerank(self, queries, cand, k):
         top_s = np.full((len(cand), k), -np.inf, np.float32)
         top_i = np.full((len(cand), k), -1, np.int64)
@@ -325,6 +342,41 @@ class Vectors:
         k = min(k, len(allowed))
         top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
         return clip_scores(np.take_along_axis(sims, top, 1).astype(np.float32), allowed[top])
+
+
+class FileRows:
+    """Rows of a float32 ``.npy`` matrix, read with ``pread``, for the build's recall tuning.
+
+    A memory map would do, but every page a map touches counts in the process's resident memory,
+    and the kernel maps up to 16 cached pages around each one touched: the tuning's re-ranking of
+    1,000 queries × 12 depths touched ~4 GB of a whole-corpus ``vectors.f32`` that way, the largest
+    part of the build's peak. Reading rows (~10-20 µs each) keeps them out of it."""
+
+    def __init__(self, path: Path):
+        head = np.load(path, mmap_mode="r")
+        self.shape, self._offset = head.shape, head.offset
+        del head
+        self._row = 4 * self.shape[1]
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __del__(self):
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, _ = key.indices(self.shape[0])
+            out = np.empty((max(0, stop - start), self.shape[1]), np.float32)
+            if len(out):
+                os.preadv(self._fd, [memoryview(out).cast("B")], self._offset + start * self._row)
+            return out
+        ids = np.asarray(key, dtype=np.int64)
+        out = np.empty((len(ids), self.shape[1]), np.float32)
+        view = memoryview(out).cast("B")
+        for j, i in enumerate(ids.tolist()):
+            os.preadv(self._fd, [view[j * self._row:(j + 1) * self._row]], self._offset + i * self._row)
+        return out
 
 
 def clip_scores(scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
