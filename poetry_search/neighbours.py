@@ -209,8 +209,11 @@ class Neighbours:
 
         from .blocked import exact_truth_of, recall_at
 
+        import time
+
         if self.vectors.exact_type and method == "index":
             return {"method": "exact search", "recall_at_k": 1.0, "k": k, "recall_sample": 0}
+        t = time.perf_counter()
         got_s = np.concatenate(got_s) if got_s else np.empty((0, k), np.float32)
         qids = np.concatenate(got_q) if got_q else np.empty(0, np.int64)
         if plan is not None:  # found in the same pass that read the vectors for the plan
@@ -220,7 +223,8 @@ class Neighbours:
                                               np.empty((0, self.vectors.d), np.float32), truth_k)
         truth_s, _, _ = _keep_first(np.minimum(truth_s, 1.0), truth_i, self.conflicts(qids, truth_i, exclude), k)
         out = {"method": plan.method if plan else f"index search ({_depth_words(self.vectors.depth())})",
-               "recall_at_k": recall_at(got_s, truth_s, k), "k": k, "recall_sample": len(qids)}
+               "recall_at_k": recall_at(got_s, truth_s, k), "k": k, "recall_sample": len(qids),
+               "check_seconds": round(time.perf_counter() - t, 1)}
         if plan is not None:
             out.update(probe=plan.probe, clusters=plan.clusters, probe_tuning=plan.tuning,
                        plan_seconds={a: round(b, 1) for a, b in plan.seconds.items()})
