@@ -205,11 +205,11 @@ class Neighbours:
 
     def _check(self, plan, method, k, exclude, truth_k, got_s, got_q, got_v) -> dict:
         """recall@k of the exported neighbours of the report sample against exact search."""
+        import time
+
         import numpy as np
 
         from .blocked import exact_truth_of, recall_at
-
-        import time
 
         if self.vectors.exact_type and method == "index":
             return {"method": "exact search", "recall_at_k": 1.0, "k": k, "recall_sample": 0}

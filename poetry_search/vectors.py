@@ -139,10 +139,10 @@ class Vectors:
         self = cls(new_faiss_index(kind, dimension, n))
         if ef_construction is not None and self.kind != "hnsw":
             raise UsageProblem(f"--ef-construction applies to HNSW indexes only; this index is {type(self.inner).__name__}")
+        if ef_construction is not None and ef_construction < 1:
+            raise UsageProblem("--ef-construction must be at least 1")
         if self.kind == "hnsw":
-            if (ef_construction or HNSW_EF_CONSTRUCTION) < 1:
-                raise UsageProblem("--ef-construction must be at least 1")
-            self.inner.hnsw.efConstruction = int(ef_construction or HNSW_EF_CONSTRUCTION)
+            self.inner.hnsw.efConstruction = int(ef_construction if ef_construction is not None else HNSW_EF_CONSTRUCTION)
         self._writer = None
         if not self.exact_type:
             # Written with plain sequential writes, not a memory map: a map's written pages stay

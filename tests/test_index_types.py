@@ -193,6 +193,14 @@ def test_ef_construction_builds_a_graph_at_least_as_good(hnsw_index, tiny_model,
     assert recall_at(got_b, truth) >= recall_at(got_a, truth) - 0.01
 
 
+def test_ef_construction_below_one_is_refused(tmp_path):
+    from poetry_search.vectors import Vectors
+
+    for bad in (0, -3):
+        with pytest.raises(UsageProblem, match="--ef-construction must be at least 1"):
+            Vectors.create("hnsw", 8, 100, tmp_path, ef_construction=bad)
+
+
 def test_ef_construction_is_refused_for_other_types(tiny_model, tmp_path):
     r = CliRunner().invoke(cli, ["index", "--corpus", str(SAMPLE), "--index", str(tmp_path / "x"), "--model", tiny_model,
                                  "--index-type", "flat", "--ef-construction", "80", "--quiet"])
