@@ -3,6 +3,7 @@ loaded through the same code paths users take. No network."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -106,6 +107,34 @@ def sample_lines() -> list[tuple[str, object]]:
     reader = CorpusReader(SAMPLE)
     norm = reader.normalizer()
     return [(line.text, poem) for poem in reader.poems() for line in poem_lines(poem, norm)]
+
+
+@pytest.fixture(scope="session")
+def poem_membership(sample_lines, texts_table) -> tuple[dict[int, set], dict[str, set]]:
+    """From the corpus files: each text id's poems, and each poem's text ids."""
+    id_of = {t: i for i, t in enumerate(texts_table)}
+    poems_of: dict[int, set] = {}
+    texts_of: dict[str, set] = {}
+    for text, poem in sample_lines:
+        poems_of.setdefault(id_of[text], set()).add(poem.id)
+        texts_of.setdefault(poem.id, set()).add(id_of[text])
+    return poems_of, texts_of
+
+
+@pytest.fixture(scope="module")
+def client(sample_index):
+    """The HTTP API over the sample index, in process (server tests; needs fastapi)."""
+    from fastapi.testclient import TestClient
+
+    from poetry_search.server.app import create_app
+
+    with TestClient(create_app(sample_index)) as c:
+        yield c
+
+
+def as_json(x):
+    """What a value looks like after a JSON round trip (as the API returns it)."""
+    return json.loads(json.dumps(x, ensure_ascii=False))
 
 
 @pytest.fixture(scope="session")

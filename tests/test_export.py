@@ -200,19 +200,13 @@ def test_exclude_poem_does_not_drop_more_than_needed(opened, reference_matrix):
     np.testing.assert_allclose(batch.column("score")[rows], want, atol=1e-4)
 
 
-def test_rows_short_after_exclusion_are_searched_deeper(opened, reference_matrix, sample_lines, texts_table,
-                                                        monkeypatch):
+def test_rows_short_after_exclusion_are_searched_deeper(opened, reference_matrix, poem_membership, monkeypatch):
     """With no margin the first search asks for exactly k: every query loses at least itself, so every
     row needs the deeper search, and must still come back with the k best brute-force neighbours."""
     from poetry_search import neighbours
 
     monkeypatch.setattr(neighbours, "_MARGIN", {"none": 0, "self": 0, "poem": 0, "author": 0})
-    id_of = {t: i for i, t in enumerate(texts_table)}
-    poems_of: dict[int, set] = {}
-    texts_of: dict[str, set] = {}
-    for text, poem in sample_lines:
-        poems_of.setdefault(id_of[text], set()).add(poem.id)
-        texts_of.setdefault(poem.id, set()).add(id_of[text])
+    poems_of, texts_of = poem_membership
     batch = next(neighbours.Neighbours(opened).batches(k=5, exclude="poem", batch_size=300))
     assert batch.queries == 300 and len(batch) == 5 * 300
     q_ids, scores = batch.column("query_id"), batch.column("score")

@@ -120,15 +120,10 @@ def test_damaged_exact_vectors(hnsw_index, tmp_path):
         Index.open(tmp_path / "i")
 
 
-def test_exclude_poem_on_hnsw_matches_brute_force(hnsw_index, reference_matrix, sample_lines, texts_table):
+def test_exclude_poem_on_hnsw_matches_brute_force(hnsw_index, reference_matrix, poem_membership):
     """On an approximate index, --exclude poem still gives k neighbours a query, none from its own
     poems, and (the HNSW walk aside) the same ones as brute force outside those poems."""
-    id_of = {t: i for i, t in enumerate(texts_table)}
-    poems_of: dict[int, set] = {}
-    texts_of: dict[str, set] = {}
-    for text, poem in sample_lines:
-        poems_of.setdefault(id_of[text], set()).add(poem.id)
-        texts_of.setdefault(poem.id, set()).add(id_of[text])
+    poems_of, texts_of = poem_membership
     idx = Index.open(hnsw_index)
     batch = next(idx.neighbours(k=5, exclude="poem", batch_size=500))
     assert batch.queries == 500 and len(batch) == 5 * 500

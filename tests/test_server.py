@@ -19,17 +19,8 @@ from poetry_search.cli import cli
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from conftest import as_json  # noqa: E402
 from poetry_search.server.app import MAX_BODY_BYTES, MAX_K, MAX_QUERY_CHARS, create_app  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def client(sample_index):
-    with TestClient(create_app(sample_index)) as c:
-        yield c
-
-
-def _json(x):
-    return json.loads(json.dumps(x, ensure_ascii=False))
 
 
 def _db(index_path):
@@ -47,13 +38,13 @@ def test_search_gives_the_library_hits(client, opened, params):
     assert r.status_code == 200, r.text
     body = r.json()
     args = {k: v for k, v in params.items() if k != "q"}
-    expected = _json([h.to_dict() for h in opened.search(params["q"], mode="semantic", **args)])
+    expected = as_json([h.to_dict() for h in opened.search(params["q"], mode="semantic", **args)])
     assert len(body["hits"]) == params["k"] == len(expected)
     assert body["hits"] == expected
     assert body["query"] == params["q"]
 
 
-def test_search_json_is_query_json(client, sample_index):
+def test_search_json_is_queryas_json(client, sample_index):
     r = CliRunner().invoke(cli, ["query", "春眠不觉晓", "-k", "4", "--index", str(sample_index), "--json", "--mode", "semantic"])
     assert r.exit_code == 0, r.output
     cli_hits = json.loads(r.output.splitlines()[0])["hits"]
@@ -337,7 +328,7 @@ def test_concurrent_api_searches_get_the_library_hits(client, opened, texts_tabl
     from concurrent.futures import ThreadPoolExecutor
 
     queries = texts_table[::997][:16]
-    expected = {q: _json([h.to_dict() for h in opened.search(q, k=5, mode="semantic")]) for q in queries}
+    expected = {q: as_json([h.to_dict() for h in opened.search(q, k=5, mode="semantic")]) for q in queries}
     with ThreadPoolExecutor(16) as pool:
         got = list(pool.map(lambda q: client.get("/api/search", params={"q": q, "k": 5, "mode": "semantic"}).json()["hits"],
                             queries * 3))

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from conftest import as_json  # noqa: E402
 from poetry_search.server.app import create_app  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def client(sample_index):
-    with TestClient(create_app(sample_index)) as c:
-        yield c
-
-
-def _json(x):
-    return json.loads(json.dumps(x, ensure_ascii=False))
 
 
 @pytest.mark.parametrize("params", [
@@ -32,7 +21,7 @@ def test_modes_give_the_library_hits(client, opened, params):
     r = client.get("/api/search", params=params)
     assert r.status_code == 200, r.text
     args = {k: v for k, v in params.items() if k != "q"}
-    expected = _json([h.to_dict() for h in opened.search(params["q"], **args)])
+    expected = as_json([h.to_dict() for h in opened.search(params["q"], **args)])
     assert len(r.json()["hits"]) == len(expected) == params["k"]
     assert r.json()["hits"] == expected
 
@@ -58,7 +47,7 @@ def test_find_gives_the_library_result(client, opened, params):
     expected = opened.find(pattern, **args)
     assert body["total"] == expected.total and body["offset"] == expected.offset
     assert len(body["hits"]) == len(expected.hits) > 0
-    assert body["hits"] == _json([h.to_dict() for h in expected.hits])
+    assert body["hits"] == as_json([h.to_dict() for h in expected.hits])
 
 
 def test_find_and_search_bad_arguments(client):
