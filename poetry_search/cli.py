@@ -198,7 +198,7 @@ def corpus(directory, strict, as_json):
               help="auto, flat (exact), hnsw, ivf, ivf-hnsw (IVF with an HNSW coarse quantizer), or a FAISS "
                    "index-factory string. auto: flat up to 200k lines, else hnsw.")
 @click.option("--ef-construction", type=int, default=None,
-              help="HNSW indexes: the graph's build depth (default 128). Higher builds more slowly "
+              help="HNSW indexes: the graph's build depth (default 256). Higher builds more slowly "
                    "a graph that reaches the same recall at a smaller search depth (faster queries and exports).")
 @click.option("--cache", "cache_dir", type=click.Path(), default=None,
               help="Embedding cache folder (default: $POETRY_SEARCH_CACHE or ~/.cache/poetry-search).")

@@ -222,13 +222,23 @@ class Neighbours:
             truth_s, truth_i = exact_truth_of(self.vectors, np.concatenate(got_v) if got_v else
                                               np.empty((0, self.vectors.d), np.float32), truth_k)
         truth_s, _, _ = _keep_first(np.minimum(truth_s, 1.0), truth_i, self.conflicts(qids, truth_i, exclude), k)
-        out = {"method": plan.method if plan else f"index search ({_depth_words(self.vectors.depth())})",
+        out = {"method": plan.method if plan else self._index_words(k, exclude),
                "recall_at_k": recall_at(got_s, truth_s, k), "k": k, "recall_sample": len(qids),
                "check_seconds": round(time.perf_counter() - t, 1)}
         if plan is not None:
             out.update(probe=plan.probe, clusters=plan.clusters, probe_tuning=plan.tuning,
                        plan_seconds={a: round(b, 1) for a, b in plan.seconds.items()})
         return out
+
+    def _index_words(self, k: int, exclude: str) -> str:
+        """How ``nearest`` searched: the index's depth, and how deep the walk really went when the
+        candidates it re-ranks ask for more than that depth."""
+        depth = self.vectors.depth()
+        words = _depth_words(depth)
+        walked = self.vectors.candidates(min(self.vectors.ntotal, k + _MARGIN[exclude]))
+        if "ef" in depth and depth["ef"] < walked:
+            words += f"; walked {walked} deep for the {walked} candidates re-ranked"
+        return f"index search ({words})"
 
     def nearest(self, qvec: "np.ndarray", qids: "np.ndarray", k: int, exclude: str = "self"):
         """(scores, ids), each (len(qvec), k): the k nearest lines to each query vector that

@@ -39,10 +39,11 @@ FLAT_LIMIT = 200_000
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "ivf-hnsw")
 HNSW_M = 32
 # The HNSW graph's build depth. FAISS's default, 40, left the whole corpus's 768-d graph needing a
-# search depth of 1,024 for recall@10 0.957; built at 128 (the graph took ~2.5x as long, under load) it
-# reaches 0.975 at 512 and 0.954 at 192, so queries and exports run 2-4x faster (README, "Measured
-# at 768 dimensions").
-HNSW_EF_CONSTRUCTION = 128
+# search depth of 1,024 for recall@10 0.957; built at 128 it needed 192 for 0.95; built at 256 it
+# gives 0.973 at 50 (the fewest candidates a search re-ranks), so whole-corpus exports run at the
+# smallest depth. The graph takes twice as long to build at 256 as at 128 (README, "Measured at 768
+# dimensions").
+HNSW_EF_CONSTRUCTION = 256
 RERANK_MIN = 50  # candidates an approximate search re-ranks exactly, at least
 # Search depths build-time tuning tries, smallest first: it keeps the first that reaches the target.
 EF_STEPS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)
@@ -308,9 +309,14 @@ class Vectors:
         k = max(1, min(int(k), self.ntotal))
         if self.exact_type:
             return clip_scores(*self.index.search(queries, k, params=self._params(allowed, k)))
-        depth = min(self.ntotal, max(RERANK_MIN, 4 * k))
+        depth = self.candidates(k)
         _, cand = self.index.search(queries, depth, params=self._params(allowed, depth))
         return clip_scores(*self._rerank(queries, cand, k))
+
+    def candidates(self, k: int) -> int:
+        """How many candidates an approximate search for ``k`` lines re-ranks exactly; an HNSW
+        search walks at least this deep whatever its ``efSearch``."""
+        return min(self.ntotal, max(RERANK_MIN, 4 * int(k)))
 
     def _params(self, allowed, k):
         faiss = _faiss()

@@ -175,7 +175,7 @@ def test_ef_construction_builds_a_graph_at_least_as_good(hnsw_index, tiny_model,
                                  "--precision", "fp32", "--index-type", "hnsw", "--ef-construction", "16", "--quiet"])
     assert r.exit_code == 0, r.output
     m_default, m_shallow = Index.open(hnsw_index).manifest, Index.open(shallow).manifest
-    assert m_default["ef_construction"] == HNSW_EF_CONSTRUCTION == 128 and m_shallow["ef_construction"] == 16
+    assert m_default["ef_construction"] == HNSW_EF_CONSTRUCTION == 256 and m_shallow["ef_construction"] == 16
     a, b = Index.open(shallow).vectors, Index.open(hnsw_index).vectors  # b: the deeper build
     ids = np.arange(0, a.ntotal, 37)
     q = a.get(ids)
