@@ -50,7 +50,7 @@ browser: ## Install Debian's chromium and CJK fonts when missing (the browser te
 screenshots: install browser ## Screenshots of the page (results, poem; desktop, phone) into docs/, served from INDEX
 	$(BIN)/python scripts/screenshots.py --index $(INDEX) --out docs
 
-bench-scale: install corpus ## The whole corpus at 768 dimensions (layer-less random model): cache, build, open, export, index types (an hour or more; bench/scale-results.json)
+bench-scale: install corpus ## The whole corpus at 768 dimensions (layer-less random model): cache, build, open, export, index types (about 2.5 hours here; bench/scale-results.json)
 	$(BIN)/python bench/scale.py $(BENCH_ARGS)
 
 clean: ## Remove the venv, built indexes and caches of this checkout (not the embedding cache)
