@@ -21,11 +21,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's package, not another install
 
-from poetry_search.evaluate import (  # noqa: E402
-    RECALL_KS, VARIANT_BOOKS, VARIANT_MARKER, CharBM25, baseline_ranks,
-    line_variants, ranking_metrics, regulated_couplets)
-from poetry_search.normalize import Normalizer  # noqa: E402
-from poetry_search.store import Store  # noqa: E402
+from poetry_search.corpus.normalize import Normalizer  # noqa: E402
+from poetry_search.evaluate.tasks import (  # noqa: E402
+    RECALL_KS,
+    VARIANT_BOOKS,
+    VARIANT_MARKER,
+    CharBM25,
+    baseline_ranks,
+    line_variants,
+    ranking_metrics,
+    regulated_couplets,
+)
+from poetry_search.store.db import Store  # noqa: E402
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     from poetry_search import Index
-    from poetry_search.lexical import Pattern
+    from poetry_search.store.lexicon import Pattern
 
     index = Index.open(args.index)
     rows = index.store.conn.execute("SELECT id, text FROM texts ORDER BY id" + (f" LIMIT {int(args.limit)}" if args.limit else "")).fetchall()

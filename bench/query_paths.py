@@ -77,7 +77,7 @@ def warm(idx, queries: list[str]) -> dict:
 
 def build_backends(idx_onnx, idx_torch, lines: list[str]) -> dict:
     """Lines/s encoding the same corpus lines: torch in the build's precision vs ONNX Runtime fp32."""
-    from poetry_search.encoder import Encoder
+    from poetry_search.encode.encoder import Encoder
 
     m = idx_torch.manifest
     torch_enc = Encoder(m["model"], precision=m["precision"])
@@ -100,7 +100,7 @@ def _said(what: str, value):
 def bench_query_paths(index: Path, work: Path, runs: int = 5, torch_index: Path | None = None,
                       build_lines: int = 512, n_queries: int = 100) -> dict:
     from poetry_search import Index
-    from poetry_search.onnx_encoder import OnnxEncoder
+    from poetry_search.encode.onnx import OnnxEncoder
 
     torch_index = torch_index or torch_twin(index, work)
     fast, slow = Index.open(index), Index.open(torch_index)

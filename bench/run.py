@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the random-model builder lives with the tests
 WORK = ROOT / "bench" / "work"
 FULL = ROOT / "data" / "chinese-poetry"
 SAMPLE = ROOT / "data" / "sample"
@@ -84,7 +85,7 @@ def cli_process(*args, env=None) -> dict:
 
 
 def model(shape: str) -> str:
-    from poetry_search.testing import make_random_bert
+    from random_models import make_random_bert
 
     path = WORK / "models" / f"random-{shape}"
     if not (path / "model.safetensors").exists():
@@ -117,7 +118,7 @@ def tang_corpus(n_lines: int) -> Path:
 
 
 def index_texts(index_dir: Path) -> list[str]:
-    from poetry_search.store import Store
+    from poetry_search.store.db import Store
 
     s = Store(index_dir / "poetry.db")
     texts = s.text_column("text").to_pylist()
@@ -126,7 +127,7 @@ def index_texts(index_dir: Path) -> list[str]:
 
 
 def stored_vectors(index_dir: Path) -> np.ndarray:
-    from poetry_search.vectors import Vectors
+    from poetry_search.store.vectors import Vectors
 
     v = Vectors.load(index_dir)
     return v.rows(0, v.ntotal)
@@ -159,7 +160,7 @@ def bench_encode(n_lines: int, n_reference: int) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from poetry_search.encoder import _st_modules
+    from poetry_search.encode.encoder import _st_modules
 
     base = model("base")
     corpus = tang_corpus(n_lines)
@@ -199,7 +200,7 @@ def bench_encode(n_lines: int, n_reference: int) -> None:
 
     stored = stored_vectors(out)
     cos = (stored * v32).sum(1)
-    from poetry_search.store import Store
+    from poetry_search.store.db import Store
 
     m = Store(out / "poetry.db").manifest()
     full_distinct = 3_108_389
@@ -280,7 +281,7 @@ def bench_query_sample() -> Path:
 
 def bench_export(index_dir: Path, label: str, k: int = 10) -> dict:
     from poetry_search import Index
-    from poetry_search.export import export_neighbours
+    from poetry_search.search.export import export_neighbours
 
     idx = Index.open(index_dir)
     n = len(idx)
@@ -312,7 +313,7 @@ def bench_full() -> None:
     import faiss
 
     from poetry_search import Index
-    from poetry_search.vectors import Vectors
+    from poetry_search.store.vectors import Vectors
 
     if not FULL.exists():
         say("\n== full corpus: skipped (run `make corpus` first)")
@@ -413,7 +414,10 @@ def main() -> None:
     bench_roofline()
     bench_encode(2_000 if args.quick else 10_000, 100 if args.quick else 300)
     sample_index = bench_query_sample()
-    from query_paths import bench_query_paths, show  # bench/ is on sys.path: this script's folder
+    from query_paths import (  # bench/ is on sys.path: this script's folder
+        bench_query_paths,
+        show,
+    )
 
     RESULTS["query_paths"] = bench_query_paths(sample_index, WORK)
     show(RESULTS["query_paths"], say)

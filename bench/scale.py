@@ -42,12 +42,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import say, table  # noqa: E402  (make bench's printing, shared)
-
 import numpy as np
+from run import say, table  # noqa: E402  (make bench's printing, shared)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the random-model builder and the live-server harness
 PY = sys.executable
 RESULTS: dict = {}
 
@@ -95,7 +95,7 @@ def du(path: Path) -> int:
 
 def bench_cache(args) -> None:
     with tempfile.TemporaryDirectory(dir=args.tmp) as d:
-        code = (f"import json; from poetry_search.testing import cache_churn; "
+        code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); from random_models import cache_churn; "
                 f"print(json.dumps(cache_churn({d!r}, 190, 4096, 768)))")
         t = time.perf_counter()
         r = subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True, text=True)
@@ -168,7 +168,7 @@ class ArrayVectors:
     """The exact-vector side of vectors.Vectors over an in-memory array (subset benchmarks)."""
 
     def __init__(self, x: np.ndarray):
-        from poetry_search.vectors import Vectors
+        from poetry_search.store.vectors import Vectors
 
         self.x = x
         self.ntotal, self.d = x.shape
@@ -188,7 +188,7 @@ class ArrayVectors:
 
 def load_vectors(args) -> np.ndarray:
     if args.from_cache:
-        from poetry_search.cache import _Segment
+        from poetry_search.encode.cache import _Segment
 
         folders = [f for f in Path(args.cache).glob("vectors-*")
                    if json.loads((f / "key.json").read_text()).get("dimension") == args.dimension]
@@ -201,7 +201,7 @@ def load_vectors(args) -> np.ndarray:
             if total >= args.subset:
                 break
         return np.concatenate(parts)
-    from poetry_search.vectors import Vectors
+    from poetry_search.store.vectors import Vectors
 
     v = Vectors.load(Path(args.index))
     n = min(v.ntotal, args.subset or v.ntotal)
@@ -211,7 +211,7 @@ def load_vectors(args) -> np.ndarray:
 def build_faiss(spec: str, x: np.ndarray, train_n: int):
     import faiss
 
-    from poetry_search.vectors import Vectors
+    from poetry_search.store.vectors import Vectors
 
     t = time.perf_counter()
     inner = faiss.index_factory(x.shape[1], spec, faiss.METRIC_INNER_PRODUCT)
@@ -231,7 +231,9 @@ def build_faiss(spec: str, x: np.ndarray, train_n: int):
 def bench_types(args, x: np.ndarray) -> dict:
     import faiss
 
-    from poetry_search import blocked, vectors
+    from poetry_search.search import blocked
+
+    from poetry_search.store import vectors
 
     n = len(x)
     rng = np.random.default_rng(7)
@@ -320,7 +322,7 @@ def bench_types_builds(args) -> dict:
 def bench_export(args, x: np.ndarray | None) -> None:
     """lines/s of the export: whole corpus, the real command (a slice by the index, every line as a
     user runs it); with --subset, the index path against the blocked export side by side."""
-    from poetry_search import blocked
+    from poetry_search.search import blocked
 
     res = {}
     if x is None:  # the whole-corpus index: the real `export` command, both ways, in new processes
@@ -364,7 +366,7 @@ def bench_export(args, x: np.ndarray | None) -> None:
              f"recall@10 {res['quality']['recall_at_k']:.3f} on {res['quality']['recall_sample']} lines ({res['quality']['how']})")])
         return
     else:  # a subset: the same two paths over an HNSW index of the subset
-        from poetry_search import vectors
+        from poetry_search.store import vectors
 
         n = len(x)
         vec, _, _, _ = build_faiss(f"HNSW{vectors.HNSW_M},SQ8", x, 100_000)
@@ -426,7 +428,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "scale-results.json"))
     args = ap.parse_args()
     if not Path(args.model).exists():
-        from poetry_search.testing import make_random_bert
+        from random_models import make_random_bert
 
         make_random_bert(args.model, "layerless768", seed=0)
     sections = args.sections.split(",")

@@ -25,8 +25,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the live-server harness
 
-from poetry_search.server.live import live_server  # noqa: E402
+from live_server import live_server  # noqa: E402
 
 MAX_REQUESTS = 20_000     # bounds, whatever the arguments say
 MAX_CONCURRENCY = 256
@@ -34,7 +35,7 @@ MAX_CONCURRENCY = 256
 
 def corpus_queries(index: Path, n: int = 300) -> list[str]:
     """``n`` lines of the index spread over it (the query mix; the same for every run)."""
-    from poetry_search.store import DB_NAME, Store
+    from poetry_search.store.db import DB_NAME, Store
 
     store = Store(index / DB_NAME, read_only=True)
     texts = store.text_column("text")
@@ -166,7 +167,7 @@ def bench_server(sample_index: Path, full_index: Path | None, results: dict, *, 
         run_one("sample (flat, random bert-base-shaped model)", sample_index, requests, concurrency, max_batch=b)
         for b in (1, 32)]
     if full_index is not None and full_index.exists():
-        from poetry_search.store import DB_NAME, Store
+        from poetry_search.store.db import DB_NAME, Store
 
         # name the index's own model and type: the label must not claim a model the index was not built with
         store = Store(full_index / DB_NAME)
@@ -197,7 +198,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.work.mkdir(parents=True, exist_ok=True)
-    from poetry_search.store import DB_NAME, Store
+    from poetry_search.store.db import DB_NAME, Store
 
     store = Store(args.sample_index / DB_NAME, read_only=True)
     model = store.manifest()["model"]

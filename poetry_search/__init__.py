@@ -14,15 +14,15 @@ __all__ = ["Index", "Hit", "build_index", "Encoder", "PoetrySearchError"]
 
 def __getattr__(name):
     if name in ("Index", "Hit"):
-        from . import search
+        from .search import index as search
 
         return getattr(search, name)
     if name == "build_index":
-        from .indexer import build_index
+        from .build.indexer import build_index
 
         return build_index
     if name == "Encoder":
-        from .encoder import Encoder
+        from .encode.encoder import Encoder
 
         return Encoder
     if name == "PoetrySearchError":

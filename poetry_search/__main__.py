@@ -1,3 +1,3 @@
-from .cli import cli
+from .cli.__init__ import cli
 
 cli(prog_name="poetry-search")

@@ -4,12 +4,14 @@
     python scripts/make_random_model.py models/random-tiny tiny   # 2 layers, hidden 32
 
 Speed does not depend on weight values, so the base shape times like bert-base-chinese; its scores
-mean nothing. See poetry_search/testing.py.
+mean nothing. See tests/random_models.py.
 """
 
 import sys
+from pathlib import Path
 
-from poetry_search.testing import make_random_bert
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # test harnesses live there, not in the package
+from random_models import make_random_bert  # noqa: E402
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:

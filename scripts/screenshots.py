@@ -2,7 +2,7 @@
 
     python scripts/screenshots.py --index index --out docs     # what `make screenshots` runs
 
-Same set-up as the browser tests (poetry_search.server.live): a real `poetry-search serve` in a
+Same set-up as the browser tests (live_server): a real `poetry-search serve` in a
 child process, Debian's Chromium driven headless by Playwright.
 """
 
@@ -14,8 +14,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the live-server harness
 
-from poetry_search.server.live import DESKTOP, PHONE, launch_chromium, live_server  # noqa: E402
+from live_server import DESKTOP, PHONE, launch_chromium, live_server  # noqa: E402
 
 QUERY = "春眠不觉晓"
 

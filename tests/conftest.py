@@ -33,7 +33,7 @@ def _session_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
-    from poetry_search.testing import make_random_bert
+    from random_models import make_random_bert
 
     return str(make_random_bert(tmp_path_factory.mktemp("models") / "tiny-bert", "tiny", seed=0))
 
@@ -102,7 +102,7 @@ def texts_table(opened) -> list[str]:
 def sample_lines() -> list[tuple[str, object]]:
     """Every line of the sample as (normalised text, its Poem), straight from the corpus files:
     an account of the corpus that does not go through SQLite."""
-    from poetry_search.corpus import CorpusReader, poem_lines
+    from poetry_search.corpus.reader import CorpusReader, poem_lines
 
     reader = CorpusReader(SAMPLE)
     norm = reader.normalizer()

@@ -6,11 +6,15 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-
 from conftest import SAMPLE
-from poetry_search import Index, blocked, build_index, neighbours
+
+from poetry_search import Index, build_index
+
+from poetry_search.search import blocked
+
+from poetry_search.search import neighbours
 from poetry_search.cli import cli
-from poetry_search.export import export_neighbours
+from poetry_search.search.export import export_neighbours
 
 
 @pytest.fixture(scope="module")

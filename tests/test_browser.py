@@ -11,10 +11,10 @@ import json
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-
 from conftest import ROOT
-from poetry_search.chronology import dynasty_rank
-from poetry_search.server.live import DESKTOP, PHONE, chromium_path, launch_chromium, live_server
+from live_server import DESKTOP, PHONE, chromium_path, launch_chromium, live_server
+
+from poetry_search.corpus.dynasties import dynasty_rank
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
 if chromium_path() is None:
@@ -101,7 +101,7 @@ def test_query_poem_echo_and_back(page, server, opened):
 
     page.click(".verse.hit")
     page.wait_for_selector(".echoes li")
-    from poetry_search import browse
+    from poetry_search.search import browse
 
     echoes = sorted(browse.echoes(opened, expected[0].id, k=10), key=lambda h: dynasty_rank(h.dynasty))
     items = page.locator(".echoes .echo-line").all_inner_texts()

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, SAMPLE
-from poetry_search import Index, build_index, indexer
-from poetry_search.encoder import Encoder
+
+from poetry_search import Index, build_index
+
+from poetry_search.build import indexer
+from poetry_search.encode.encoder import Encoder
 from poetry_search.errors import BuildError, UsageProblem
 
 
@@ -110,8 +112,8 @@ def test_target_that_is_not_an_index_is_refused(tiny_model, tmp_path):
 
 KILLABLE = r"""
 import sys, time
-from poetry_search import indexer
-from poetry_search.encoder import Encoder
+from poetry_search.build import indexer
+from poetry_search.encode.encoder import Encoder
 indexer.COMMIT_EVERY = indexer.CHUNK  # commit after every chunk: a small corpus
 real = Encoder.encode
 def slow(self, texts, progress=None):
@@ -125,7 +127,7 @@ build_index(sys.argv[1], sys.argv[2], model=sys.argv[3], precision="fp32")
 
 
 def cached_rows(cache: Path) -> int:
-    from poetry_search.cache import cached_vector_count
+    from poetry_search.encode.cache import cached_vector_count
 
     return cached_vector_count(cache)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from poetry_search import cache as cache_mod
-from poetry_search.cache import EmbeddingCache, cached_vector_count
+from poetry_search.encode import cache as cache_mod
+from poetry_search.encode.cache import EmbeddingCache, cached_vector_count
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = {"model_fingerprint": "f", "precision": "fp32", "pooling": "mean", "normalize_version": 1,
@@ -70,7 +70,7 @@ def _in_child(code: str) -> subprocess.CompletedProcess:
 def test_many_commits_write_at_most_twice_and_memory_does_not_grow(tmp_path):
     # 190 commits of 4,096 vectors as the issue's check, at 64 dimensions (the bounds are ratios;
     # bench/scale.py runs it at 768). A concatenating merge would hold whole merges in memory.
-    r = _in_child(f"import json; from poetry_search.testing import cache_churn; "
+    r = _in_child(f"import json, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); from random_models import cache_churn; "
                   f"print(json.dumps(cache_churn({str(tmp_path)!r}, 190, 4096, 64)))")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
@@ -83,7 +83,7 @@ def test_many_commits_write_at_most_twice_and_memory_does_not_grow(tmp_path):
 KILL_CHILD = r"""
 import os, sys, time
 import numpy as np
-from poetry_search import cache as c
+from poetry_search.encode import cache as c
 c.MERGE_ABOVE = 4
 where = sys.argv[1]
 stage = sys.argv[2]

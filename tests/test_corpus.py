@@ -3,9 +3,9 @@
 import json
 
 import pytest
-
 from conftest import SAMPLE, run_cli
-from poetry_search.corpus import CorpusReader, corpus_stats, poem_lines
+
+from poetry_search.corpus.reader import CorpusReader, corpus_stats, poem_lines
 from poetry_search.errors import CorpusError
 
 SHAPES = {

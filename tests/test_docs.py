@@ -4,8 +4,8 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import ROOT
+
 from poetry_search.cli import cli
 
 COMMANDS = sorted(cli.commands)
@@ -92,8 +92,13 @@ def test_every_readme_option_outside_the_sections_exists():
 
 
 def test_help_texts_state_the_code_s_own_values():
-    from poetry_search.encoder import DEFAULT_BATCH_SIZE, LINES_PER_PASS, TOKENS_PER_LINE
-    from poetry_search.vectors import FLAT_LIMIT, INDEX_TYPES
+    from poetry_search.options import (
+        ENCODE_BATCH_SIZE,
+        FLAT_LIMIT,
+        INDEX_TYPES,
+        LINES_PER_PASS,
+        TOKENS_PER_LINE,
+    )
 
     index_help = CliRunner().invoke(cli, ["index", "--help"], terminal_width=200).output
     # --index-type's help is plain text (it also takes factory strings): it must name what the code has
@@ -101,4 +106,4 @@ def test_help_texts_state_the_code_s_own_values():
     missing = [t for t in INDEX_TYPES if f"{t}," not in index_help and f"{t} (" not in index_help]
     assert INDEX_TYPES and not missing
     assert f"{TOKENS_PER_LINE} tokens" in index_help and f"{LINES_PER_PASS}x" in index_help
-    assert f"{DEFAULT_BATCH_SIZE['cpu']} on CPU" in index_help and f"{DEFAULT_BATCH_SIZE['cuda']} on CUDA" in index_help
+    assert f"{ENCODE_BATCH_SIZE['cpu']} on CPU" in index_help and f"{ENCODE_BATCH_SIZE['cuda']} on CUDA" in index_help

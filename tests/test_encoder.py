@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-
 from conftest import run_cli
-from poetry_search.encoder import Encoder, resolve_model
+
+from poetry_search.encode.encoder import Encoder, resolve_model
 from poetry_search.errors import ModelNotFoundError
 
 LINES = ["春眠不觉晓", "大梦谁先觉", "浓睡不消残酒", "东临碣石以观沧海", "白日依山尽", "君不见黄河之水天上来奔流到海不复回",

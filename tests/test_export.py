@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from poetry_search.cli import cli
-from poetry_search.export import export_neighbours
-from poetry_search.normalize import fold
+from poetry_search.corpus.normalize import fold
+from poetry_search.search.export import export_neighbours
 
 # The spec, written out here rather than imported: a line with no author or one of these is by nobody
 # in particular, so --exclude author never counts two such lines as "the same author".
@@ -203,7 +203,7 @@ def test_exclude_poem_does_not_drop_more_than_needed(opened, reference_matrix):
 def test_rows_short_after_exclusion_are_searched_deeper(opened, reference_matrix, poem_membership, monkeypatch):
     """With no margin the first search asks for exactly k: every query loses at least itself, so every
     row needs the deeper search, and must still come back with the k best brute-force neighbours."""
-    from poetry_search import neighbours
+    from poetry_search.search import neighbours
 
     monkeypatch.setattr(neighbours, "_MARGIN", {"none": 0, "self": 0, "poem": 0, "author": 0})
     poems_of, texts_of = poem_membership

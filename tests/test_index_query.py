@@ -8,11 +8,16 @@ import sqlite3
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import run_cli
+
 from poetry_search import Index
 from poetry_search.cli import cli
-from poetry_search.errors import IndexDamagedError, IndexNotFoundError, ModelMismatchError, UsageProblem
+from poetry_search.errors import (
+    IndexDamagedError,
+    IndexNotFoundError,
+    ModelMismatchError,
+    UsageProblem,
+)
 
 QUERIES = ["大梦谁先觉", "春眠不觉晓", "床前明月光", "明月几时有", "东临碣石以观沧海", "关关雎鸠在河之洲", "千里", "孤舟蓑笠翁"]
 
@@ -132,7 +137,7 @@ def test_similarity_matrix_is_the_reference(opened, reference):
 
 
 def test_similarity_of_a_model_is_the_reference(tiny_model, reference):
-    from poetry_search.search import QueryEncoder
+    from poetry_search.search.index import QueryEncoder
 
     # queries are normalised like corpus lines: traditional script folded, punctuation and quotes dropped
     texts = ["春眠不覺曉，", "“大梦谁先觉”", "浓睡不消残酒", "东临碣石以观沧海"]
@@ -261,7 +266,7 @@ def test_other_schema_version_is_refused_with_the_fix(damaged):
 
 
 def test_store_looks_up_texts_in_chunks(opened, texts_table, monkeypatch):
-    from poetry_search import store
+    from poetry_search.store import db as store
 
     monkeypatch.setattr(store, "LOOKUP_CHUNK", 7)
     wanted = texts_table[::500] + ["不在语料里的一句"] + texts_table[3:5]
@@ -305,8 +310,9 @@ def test_other_model_is_refused(sample_index, tmp_path):
 
 
 def test_changed_model_files_are_refused(tiny_model, tmp_path):
-    from poetry_search import build_index
     from conftest import SAMPLE
+
+    from poetry_search import build_index
 
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)

@@ -5,12 +5,13 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import SAMPLE
+
 from poetry_search import Index, build_index
 from poetry_search.cli import cli
 from poetry_search.errors import UsageProblem
-from poetry_search.vectors import FLAT_LIMIT, resolve_index_type
+from poetry_search.options import FLAT_LIMIT
+from poetry_search.store.vectors import resolve_index_type
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_hnsw_recall_is_measured_and_reaches_the_target(hnsw_index, sample_index
 def test_tuning_picks_the_smallest_depth_that_reaches_the_target(tmp_path):
     """Vectors.tune on an IVF index of clustered random vectors, checked against recall measured
     here, depth by depth, from brute-force truth."""
-    from poetry_search.vectors import NPROBE_STEPS, Vectors
+    from poetry_search.store.vectors import NPROBE_STEPS, Vectors
 
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((40, 16))
@@ -168,7 +169,7 @@ def test_info_and_query_options(hnsw_index):
 def test_ef_construction_builds_a_graph_at_least_as_good(hnsw_index, tiny_model, tmp_path):
     """--ef-construction reaches FAISS and the manifest; the default, deeper build finds at least the
     recall of a shallow one at a small search depth (measured here against brute force)."""
-    from poetry_search.vectors import HNSW_EF_CONSTRUCTION
+    from poetry_search.options import HNSW_EF_CONSTRUCTION
 
     shallow = tmp_path / "shallow"
     r = CliRunner().invoke(cli, ["index", "--corpus", str(SAMPLE), "--index", str(shallow), "--model", tiny_model,
@@ -189,7 +190,7 @@ def test_ef_construction_builds_a_graph_at_least_as_good(hnsw_index, tiny_model,
 
 
 def test_ef_construction_below_one_is_refused(tmp_path):
-    from poetry_search.vectors import Vectors
+    from poetry_search.store.vectors import Vectors
 
     for bad in (0, -3):
         with pytest.raises(UsageProblem, match="--ef-construction must be at least 1"):

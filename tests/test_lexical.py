@@ -6,18 +6,15 @@ from __future__ import annotations
 import json
 import random
 import re
-import sqlite3
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
 from conftest import ROOT, SAMPLE, run_cli
+
 from poetry_search import Index
-from poetry_search.cli import cli
+from poetry_search.corpus.normalize import fold
 from poetry_search.errors import PoemNotFoundError, UsageProblem, VectorsMissingError
-from poetry_search.lexical import combine, parse_pattern
-from poetry_search.normalize import fold
+from poetry_search.store.lexicon import combine, parse_pattern
 
 RANK_CORPUS = ROOT / "tests" / "data" / "rank_corpus"
 
@@ -363,8 +360,3 @@ def test_cli_query_modes_json(sample_index):
     r = run_cli("query", "明月", "--index", str(sample_index), "--poems", "-k", "5", "--json")
     assert len({p["poem_id"] for p in json.loads(r.stdout)["hits"]}) == 5
 
-
-def test_cli_choices_match_the_library():
-    from poetry_search import cli as c, search
-
-    assert (c.MODES, c.SORTS, c.FIND_SORTS) == (search.MODES, search.SORTS, search.FIND_SORTS)

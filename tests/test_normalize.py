@@ -1,4 +1,4 @@
-from poetry_search.normalize import Normalizer, fold, to_simplified
+from poetry_search.corpus.normalize import Normalizer, fold, to_simplified
 
 
 def split(p, structures=None):

@@ -10,11 +10,11 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, SAMPLE, run_cli
+
 from poetry_search import Index, build_index
-from poetry_search.encoder import Encoder
-from poetry_search.onnx_encoder import DATA_NAME, ONNX_NAME, TOKENIZER_NAME, OnnxEncoder
+from poetry_search.encode.encoder import Encoder
+from poetry_search.encode.onnx import DATA_NAME, ONNX_NAME, TOKENIZER_NAME, OnnxEncoder
 
 # none of these is a line of the sample (checked below): they need the model
 QUERIES = ["大梦谁先觉", "明月几时有人", "东临碣石以观", "关关雎鸠在河之洲", "千里", "孤舟蓑笠翁独钓", "a", "明月" * 40]
@@ -172,7 +172,7 @@ def test_export_onnx_needs_an_index(tmp_path):
 
 
 def test_model_is_hashed_only_when_its_files_change(tiny_model, tmp_path, monkeypatch):
-    from poetry_search import encoder
+    from poetry_search.encode import encoder
 
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)

@@ -9,11 +9,11 @@ import sys
 import faiss
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
 from poetry_search import Index
 from poetry_search.errors import IndexDamagedError
-from poetry_search.store import MIGRATIONS, _migrations
+from poetry_search.store.db import MIGRATIONS, _migrations
 
 
 def test_migration_names_are_the_ones_defined():

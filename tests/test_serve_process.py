@@ -9,10 +9,10 @@ import urllib.request
 from urllib.parse import quote, urlparse
 
 import pytest
-
 from conftest import ROOT, run_cli
+from live_server import live_server
+
 from poetry_search.errors import UsageProblem
-from poetry_search.server.live import live_server
 from poetry_search.server.run import bind, is_loopback
 
 

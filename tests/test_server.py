@@ -17,10 +17,11 @@ from poetry_search import Index
 from poetry_search.cli import cli
 
 fastapi = pytest.importorskip("fastapi")
+from conftest import as_json  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from conftest import as_json  # noqa: E402
-from poetry_search.server.app import MAX_BODY_BYTES, MAX_K, MAX_QUERY_CHARS, create_app  # noqa: E402
+from poetry_search.options import MAX_BODY_BYTES, MAX_K, MAX_QUERY_CHARS
+from poetry_search.server.app import create_app  # noqa: E402
 
 
 def _db(index_path):
@@ -129,7 +130,7 @@ def test_echoes_are_other_poets_nearest_lines(client, opened, sample_index):
     assert [h["id"] for h in by_score] == [int(i) for i in others]
     assert [h["score"] for h in by_score] == pytest.approx([float(scores[i]) for i in others], abs=1e-5)
     # the page's order: earliest dynasty first, the same hits
-    from poetry_search.chronology import dynasty_rank
+    from poetry_search.corpus.dynasties import dynasty_rank
 
     by_time = client.get(f"/api/lines/{text_id}/echoes", params={"k": 8}).json()["hits"]
     assert sorted(h["id"] for h in by_time) == sorted(h["id"] for h in by_score) and len(by_time) == 8
@@ -231,7 +232,7 @@ def test_a_missing_index_is_503_until_one_is_built(tmp_path, sample_index):
 
 def test_a_thread_new_after_a_swap_gets_index_changed(tmp_path, sample_index):
     from poetry_search.errors import IndexChangedError
-    from poetry_search.fsutil import swap_in
+    from poetry_search.store.files import swap_in
 
     target, other = tmp_path / "idx", tmp_path / "next"
     shutil.copytree(sample_index, target)
@@ -258,7 +259,7 @@ def test_a_thread_new_after_a_swap_gets_index_changed(tmp_path, sample_index):
 def test_rebuild_swapped_in_under_load_loses_no_request(tmp_path, sample_index, opened):
     from concurrent.futures import ThreadPoolExecutor
 
-    from poetry_search.fsutil import swap_in
+    from poetry_search.store.files import swap_in
 
     target = tmp_path / "served"
     shutil.copytree(sample_index, target)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("fastapi")
+from conftest import as_json  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from conftest import as_json  # noqa: E402
 from poetry_search.server.app import create_app  # noqa: E402
 
 
@@ -59,6 +59,7 @@ def test_find_and_search_bad_arguments(client):
 
 def test_a_lexical_only_index_is_served_lexically(tmp_path, tiny_model):
     from conftest import SAMPLE
+
     from poetry_search import build_index
 
     path = tmp_path / "lexical"

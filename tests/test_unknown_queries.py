@@ -5,9 +5,9 @@ import pytest
 from click.testing import CliRunner
 
 from poetry_search.cli import cli
+from poetry_search.encode.vocab import refuse_unknown, unknown_characters, unknown_only
 from poetry_search.errors import UsageProblem
-from poetry_search.vectors import clip_scores
-from poetry_search.vocab import refuse_unknown, unknown_characters, unknown_only
+from poetry_search.store.vectors import clip_scores
 
 UNK = 100
 

@@ -18,22 +18,32 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import (IndexChangedError, IndexNotFoundError, PoemNotFoundError, PoetrySearchError, UsageProblem,
-                      VectorsMissingError)
-from ..search import FIND_SORTS, MODES, SORTS
+from ..errors import (
+    IndexChangedError,
+    IndexNotFoundError,
+    PoemNotFoundError,
+    PoetrySearchError,
+    UsageProblem,
+    VectorsMissingError,
+)
+from ..options import (
+    ECHO_ORDERS,
+    FIND_SORTS,
+    MAX_BATCH,
+    MAX_BODY_BYTES,
+    MAX_FILTER_CHARS,
+    MAX_K,
+    MAX_OFFSET,
+    MAX_POEM_ID_CHARS,
+    MAX_QUERY_CHARS,
+    MAX_TEXTS,
+    MODES,
+    SORTS,
+)
 from .holder import IndexHolder
 
 log = logging.getLogger("poetry_search")
 
-# Bounds on every input (a line of poetry is 4-12 characters; a whole 律诗 fits easily).
-MAX_QUERY_CHARS = 200
-MAX_K = 100
-MAX_OFFSET = 10_000
-MAX_TEXTS = 16
-MAX_BODY_BYTES = 16 * 1024
-MAX_FILTER_CHARS = 50
-MAX_POEM_ID_CHARS = 200
-ECHO_ORDERS = ("dynasty", "score")
 STATIC = resources.files("poetry_search.server") / "static"
 PAGES = {"/": ("index.html", "text/html; charset=utf-8"), "/static/app.css": ("app.css", "text/css; charset=utf-8"),
          "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
@@ -56,7 +66,7 @@ def error_body(status: int, message: str) -> dict:
 
 
 def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None, check_interval: float = 1.0,
-               max_batch: int = 32):
+               max_batch: int = MAX_BATCH):
     """The FastAPI application serving ``index`` (loaded now; a missing index answers 503 until built).
     ``max_batch``: concurrent searches with the same arguments share one encoder pass, up to this
     many (1: each search encodes on its own)."""
@@ -215,7 +225,7 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
                 raise _not_found(f"no line has id {text_id}: ids run from 0 to {len(idx) - 1}")
             hits = idx.echoes(text_id, k=k)
             if order == "dynasty":
-                from ..chronology import earliest_first
+                from ..corpus.dynasties import earliest_first
 
                 hits = earliest_first(hits)
             return {"id": text_id, "k": k, "order": order, "hits": hits_json(hits)}
@@ -271,7 +281,7 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
         key = id(idx)
         if key not in _facets_cache:
             _facets_cache.clear()
-            from .. import browse
+            from ..search import browse
 
             _facets_cache[key] = browse.facets(idx)
         return _facets_cache[key]
@@ -337,7 +347,7 @@ def _folds(query: str | None, texts: list[str]) -> dict:
     """What the page needs to highlight ``query``'s characters in ``texts`` in either script:
     ``{"query": folded query characters, "chars": {traditional: simplified}}`` for the characters
     of ``texts`` that fold to something else."""
-    from ..normalize import fold
+    from ..corpus.normalize import fold
 
     chars = {c for t in texts for c in t}
     return {"query": sorted(set(fold(query))) if query else [],

@@ -14,12 +14,14 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from ..options import MAX_BATCH
+
 
 class SearchBatcher:
     """``search(text, args)`` from many threads; ``run_batch(texts, args)`` is the library call
     (``Index.search_batch`` on the current index) that returns one list of hits per text."""
 
-    def __init__(self, run_batch: Callable[[list[str], dict], list], max_batch: int = 32):
+    def __init__(self, run_batch: Callable[[list[str], dict], list], max_batch: int = MAX_BATCH):
         self._run = run_batch
         self.max_batch = max_batch
         self._cond = threading.Condition()

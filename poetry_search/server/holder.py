@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import IndexChangedError, IndexNotFoundError, PoetrySearchError
-from ..store import DB_NAME
+from ..store.db import DB_NAME
 
 log = logging.getLogger("poetry_search")
 T = TypeVar("T")
@@ -46,7 +46,7 @@ class IndexHolder:
     def _open(self):
         if self._opener is not None:
             return self._opener(self.path)
-        from ..search import Index
+        from ..search.index import Index
 
         return Index.open(self.path)
 

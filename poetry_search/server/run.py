@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import UsageProblem
+from ..options import DEFAULT_HOST, DEFAULT_INDEX, DEFAULT_PORT, MAX_BATCH
 
 # h11 refuses request lines over 16 KiB with a plain-text 400 before the app sees them; let a
 # long query through to the app, which answers with a JSON message (the app bounds every input).
@@ -45,8 +46,8 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(index: str | Path = "index", host: str = "127.0.0.1", port: int = 8000,
-          echo: Callable[[str], None] = print, check_interval: float = 1.0, max_batch: int = 32) -> None:
+def serve(index: str | Path = DEFAULT_INDEX, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          echo: Callable[[str], None] = print, check_interval: float = 1.0, max_batch: int = MAX_BATCH) -> None:
     """Serve ``index`` until interrupted; ``echo`` gets the start-up lines (the URL when ready)."""
     import uvicorn
 

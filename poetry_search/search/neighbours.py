@@ -16,22 +16,20 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import UsageProblem
-from .store import FIRST_OCCURRENCE_COLUMNS
+from ..errors import UsageProblem
+from ..options import BLOCKED_MIN, EXCLUDES, METHODS, NEIGHBOURS_BATCH_SIZE
+from ..store.db import FIRST_OCCURRENCE_COLUMNS
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-    from .search import Index
+    from .index import Index
 
 log = logging.getLogger("poetry_search")
-EXCLUDES = ("self", "poem", "author", "none")
 # How a whole-corpus export finds neighbours: 'index' searches the index a batch at a time;
 # 'blocked' compares lines by blocks of matrix products (blocked.py); auto: blocked for approximate
 # indexes of BLOCKED_MIN lines or more, where a graph walk deep enough for the recall is slow.
-METHODS = ("auto", "index", "blocked")
-BLOCKED_MIN = 100_000
 REPORT_SAMPLE = 300  # exported queries whose neighbours are checked against exact search at the end
 PROMISED_RECALL = 0.95  # auto takes the blocked method only when its tuning sample reaches this
 # Authors that are nobody in particular: lines without one (诗经, 论语) or with one of these never
@@ -39,14 +37,13 @@ PROMISED_RECALL = 0.95  # auto takes the blocked method only when its tuning sam
 ANONYMOUS = frozenset({"", "佚名", "无名氏", "阙名", "不详"})
 COLUMNS = ("query_id", "query_text", "rank", "neighbor_id", "neighbor_text", "score")
 META_COLUMNS = tuple(f"{side}_{m}" for side in ("query", "neighbor") for m in FIRST_OCCURRENCE_COLUMNS)
-DEFAULT_BATCH_SIZE = 1024
 # How many neighbours beyond k the first search asks for, by exclusion: a guess at how many it drops
 # (a line's own poem, an author's other lines); rows that lose more are searched again deeper.
 _MARGIN = {"none": 0, "self": 1, "poem": 16, "author": 32}
 
 
 def check_options(k: int, exclude: str = "self", min_score: float | None = None,
-                  batch_size: int = DEFAULT_BATCH_SIZE, method: str = "auto", queries: bool = False) -> None:
+                  batch_size: int = NEIGHBOURS_BATCH_SIZE, method: str = "auto", queries: bool = False) -> None:
     """Refuse options bulk neighbours cannot honour (UsageProblem, naming the fix)."""
     if method not in METHODS:
         raise UsageProblem(f"unknown --method {method!r}: use one of {', '.join(METHODS)}")
@@ -108,7 +105,7 @@ class Neighbours:
     # -- the public calls ----------------------------------------------------------------------
 
     def batches(self, k: int = 10, exclude: str = "self", min_score: float | None = None,
-                queries: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                queries: Sequence[str] | None = None, batch_size: int = NEIGHBOURS_BATCH_SIZE,
                 with_meta: bool = False, method: str = "auto", say: Callable[[str], None] | None = None,
                 stage_progress: Callable[[str, int, int], None] | None = None) -> Iterator[NeighbourBatch]:
         """Every corpus line's (or every one of ``queries``') k nearest lines, batch by batch, in

@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from .chronology import dynasty_rank
-from .search import Hit, Index
+from ..corpus.dynasties import dynasty_rank
+from .index import Hit, Index
 
 
 def poem(index: Index, poem_id: str) -> dict:

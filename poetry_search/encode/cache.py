@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fsutil
-from .errors import BuildError
-from .normalize import NORMALIZE_VERSION
+from ..corpus.normalize import NORMALIZE_VERSION
+from ..errors import BuildError
+from ..store import files as fsutil
 
 MERGE_ABOVE = 64  # fresh segments; above this many, they are streamed into one merged segment
 MERGED_SUFFIX = "-merged"

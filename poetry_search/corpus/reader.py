@@ -18,10 +18,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from .errors import CorpusError
+from ..errors import CorpusError
 from .normalize import Normalizer, Segment, fold
-
-DEFAULT_CORPUS = "data/sample"  # the embedded sample: what `index` and `corpus` read unless told otherwise
 
 
 @dataclass

@@ -18,17 +18,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelNotFoundError, UsageProblem, require
+from ..errors import ModelNotFoundError, UsageProblem, require
+from ..options import (
+    DEFAULT_MODEL,
+    DEVICES,
+    ENCODE_BATCH_SIZE,
+    LINES_PER_PASS,
+    PRECISIONS,
+    TOKENS_PER_LINE,
+)
 
 POOLING = "mean(last_hidden_state, all tokens incl. [CLS]/[SEP]) then L2"
-PRECISIONS = ("auto", "fp32", "bf16")
-DEVICES = ("auto", "cpu", "cuda")
-DEFAULT_MODEL = "bert-base-chinese"
-DEFAULT_BATCH_SIZE = {"cpu": 256, "cuda": 512}  # lines per forward pass, at TOKENS_PER_LINE tokens a line
-# A pass holds TOKENS_PER_LINE × batch size tokens (equal-length lines, so no padding), and at most
-# LINES_PER_PASS × batch size lines: short lines go in bigger passes, long ones in smaller.
-LINES_PER_PASS = 4
-TOKENS_PER_LINE = 16
 _HF_PATTERNS = ["*.json", "*.txt", "*.safetensors", "1_Pooling/*", "2_Normalize/*"]
 
 
@@ -56,7 +56,7 @@ def _how_to_get(spec: str) -> str:
 
 def fingerprint_folder(path: str | Path) -> str:
     """sha256 over every file's relative path and content: the identity of a model's files."""
-    from .fsutil import tree_digest
+    from ..store.files import tree_digest
 
     root = Path(path)
     return tree_digest(root, sorted(p for p in root.rglob("*") if p.is_file()
@@ -193,7 +193,11 @@ def choose_precision(precision: str, device: str) -> str:
 
 def _st_modules():
     try:
-        from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+        from sentence_transformers.sentence_transformer.modules import (
+            Normalize,
+            Pooling,
+            Transformer,
+        )
     except ImportError:  # sentence-transformers < 6
         from sentence_transformers.models import Normalize, Pooling, Transformer
     return Transformer, Pooling, Normalize
@@ -285,7 +289,7 @@ class Encoder:
         self.resolved = resolve_model(model, known)
         self.device = choose_device(device)
         self.precision = choose_precision(precision, self.device)
-        self.batch_size = batch_size or DEFAULT_BATCH_SIZE[self.device]
+        self.batch_size = batch_size or ENCODE_BATCH_SIZE[self.device]
         if self.batch_size < 1:
             raise UsageProblem("--batch-size must be at least 1")
         self.model, self.pooling = load_sentence_transformer(self.resolved, self.device)

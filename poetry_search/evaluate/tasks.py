@@ -43,14 +43,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import PoetrySearchError, UsageProblem
-from .normalize import Normalizer
+from ..corpus.normalize import Normalizer
+from ..errors import PoetrySearchError, UsageProblem
+from ..options import EVAL_DEFAULT_TASKS as DEFAULT_TASKS
+from ..options import EVAL_SAMPLE as DEFAULT_SAMPLE
+from ..options import EVAL_TASKS as TASKS
 
 log = logging.getLogger("poetry_search")
 
-TASKS = ("couplets", "variants", "ccpm", "ann")
-DEFAULT_TASKS = ("couplets", "variants", "ann")
-DEFAULT_SAMPLE = 1000
 RANK_CUTOFF = 100
 RECALL_KS = {"couplets": (1, 10, 100), "variants": (1, 10)}
 VARIANT_BOOKS = ("全唐诗", "全宋诗")
@@ -345,8 +345,8 @@ def variant_census(corpus: str | Path) -> dict:
     """Scan a corpus folder (no index, no model) for the usable variants of 全唐诗 and 全宋诗: how
     many lines mention 一作 (``annotated_lines``), how many parenthesised annotations hold it, how
     many distinct (variant, line) pairs ``line_variants`` rebuilds, and why the rest were skipped."""
-    from .corpus import CorpusReader, poem_lines
-    from .normalize import fold
+    from ..corpus.normalize import fold
+    from ..corpus.reader import CorpusReader, poem_lines
 
     reader = CorpusReader(corpus)
     norm = reader.normalizer()

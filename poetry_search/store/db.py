@@ -19,10 +19,9 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from .errors import IndexChangedError, IndexDamagedError
+from ..errors import IndexChangedError, IndexDamagedError
 
 DB_NAME = "poetry.db"
-DEFAULT_INDEX = "index"  # the index folder commands and Index.open use unless told otherwise
 SCHEMA_VERSION = 1
 # Columns of a line's first occurrence that bulk neighbours can add (export --with-meta).
 FIRST_OCCURRENCE_COLUMNS = ("author", "title", "dynasty")

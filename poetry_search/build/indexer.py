@@ -23,14 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, fsutil, vectors
-from .cache import EmbeddingCache, cache_key
-from .corpus import DEFAULT_CORPUS, CorpusReader, poem_lines
-from .encoder import DEFAULT_MODEL, Encoder
-from .errors import BuildError, CorpusError, PoetrySearchError, UsageProblem
-from .lexical import build_lexicon
-from .normalize import NORMALIZE_VERSION, fold
-from .store import DB_NAME, DEFAULT_INDEX, SCHEMA_VERSION, Store
+from .. import __version__
+from ..corpus.normalize import NORMALIZE_VERSION, fold
+from ..corpus.reader import CorpusReader, poem_lines
+from ..encode.cache import EmbeddingCache, cache_key
+from ..encode.encoder import Encoder
+from ..errors import BuildError, CorpusError, PoetrySearchError, UsageProblem
+from ..options import DEFAULT_CORPUS, DEFAULT_INDEX, DEFAULT_MODEL
+from ..store import files as fsutil
+from ..store import vectors
+from ..store.db import DB_NAME, SCHEMA_VERSION, Store
+from ..store.lexicon import build_lexicon
 
 log = logging.getLogger("poetry_search")
 CHUNK = 4096  # texts per cache lookup and per encoder call
@@ -337,7 +340,7 @@ def _check_lines(texts: Sequence[str], n: int = 48) -> list[str]:
 
 def _export_onnx(resolved, cache_dir, folder: Path, texts: Sequence[str], target: Path, say) -> dict | None:
     """The ONNX query encoder, into ``folder``; a failure costs only query speed, so it warns."""
-    from .onnx_encoder import export_encoder, install
+    from ..encode.onnx import export_encoder, install
 
     t = time.perf_counter()
     try:
@@ -353,9 +356,9 @@ def _export_onnx(resolved, cache_dir, folder: Path, texts: Sequence[str], target
 
 def add_onnx_export(index_dir: str | Path = DEFAULT_INDEX, cache_dir: str | Path | None = None) -> dict:
     """Add the ONNX query encoder to an existing index, re-encoding nothing; returns its record."""
-    from .encoder import resolve_model
-    from .errors import IndexNotFoundError, ModelMismatchError
-    from .onnx_encoder import export_encoder, install
+    from ..encode.encoder import resolve_model
+    from ..encode.onnx import export_encoder, install
+    from ..errors import IndexNotFoundError, ModelMismatchError
 
     say = log.info
     target = Path(index_dir)

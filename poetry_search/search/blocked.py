@@ -79,7 +79,7 @@ class Plan:
 
 
 def _torch():
-    from .errors import require
+    from ..errors import require
 
     return require("torch")
 
@@ -157,7 +157,7 @@ def clustered_candidates(vec, kc: int, truth_k: int, *, nlist: int | None = None
     the deepest probe tried finds fewer than ``min_recall`` of the true neighbours, ``PlanRejected``
     is raised after the k-means and one pass over the vectors (minutes), not after the blocks (hours).
     """
-    from . import vectors
+    from ..store import vectors
 
     torch = _torch()
     say = say or log.info

@@ -16,23 +16,31 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import __version__, vectors
-from .errors import (IndexDamagedError, IndexNotFoundError, ModelMismatchError, PoemNotFoundError, UsageProblem,
-                     VectorsMissingError)
-from .neighbours import DEFAULT_BATCH_SIZE, NeighbourBatch, Neighbours
-from .normalize import Normalizer, fold
-from .store import DB_NAME, DEFAULT_INDEX, SCHEMA_VERSION, Store
+from .. import __version__
+from ..corpus.normalize import Normalizer, fold
+from ..errors import (
+    IndexDamagedError,
+    IndexNotFoundError,
+    ModelMismatchError,
+    PoemNotFoundError,
+    UsageProblem,
+    VectorsMissingError,
+)
+from ..options import (
+    DEFAULT_INDEX,
+    FIND_SORTS,
+    MODES,
+    NEIGHBOURS_BATCH_SIZE,
+    SORTS,
+)
+from ..store import vectors
+from ..store.db import DB_NAME, SCHEMA_VERSION, Store
+from .neighbours import NeighbourBatch, Neighbours
 
 if TYPE_CHECKING:
-    from .encoder import Encoder
+    from ..encode.encoder import Encoder
 
 log = logging.getLogger("poetry_search")
-# query --mode: hybrid = lines containing the query verbatim first (exact, then contains), then
-# semantic neighbours; semantic = nearest lines by cosine only; lexical = containing lines only.
-MODES = ("hybrid", "semantic", "lexical")
-SORTS = ("score", "popularity")
-FIND_SORTS = ("default", "popularity")
-MATCHES = ("exact", "contains", "semantic")
 # A filtered search on an approximate index scans the allowed vectors exactly when there are at
 # most this many: cheaper than a graph walk that must skip most nodes, and it never comes up short.
 EXACT_SUBSET_LIMIT = 50_000
@@ -139,7 +147,7 @@ class QueryEncoder:
     def for_model(cls, model: str, precision: str = "auto", device: str = "auto") -> "QueryEncoder":
         """A model used directly, with the precision and device an index build would choose. There
         is no glyph map without an index (the map comes from the corpus)."""
-        from .encoder import Encoder
+        from ..encode.encoder import Encoder
 
         return cls(Normalizer(), lambda: Encoder(model, device=device, precision=precision))
 
@@ -290,7 +298,7 @@ class Index:
     def lexicon(self):
         """The lexical index (lexical.py), read lazily."""
         if self._lexicon is None:
-            from .lexical import Lexicon
+            from ..store.lexicon import Lexicon
 
             if not self.has_lexicon:
                 raise IndexDamagedError(f"the index at {self.path} was built before lexical search existed: "
@@ -316,7 +324,7 @@ class Index:
         return self.queries.encoder
 
     def _load_encoder(self):
-        from .onnx_encoder import open_for_index
+        from ..encode.onnx import open_for_index
 
         return open_for_index(self.path, self.manifest) or self._load_torch_encoder()
 
@@ -324,7 +332,7 @@ class Index:
         """The index's own model on torch, in fp32 (a query vector is fp32 whatever the build's
         precision); refused if its files changed since the build. They are hashed again only when
         their sizes or modification times differ from the manifest's record."""
-        from .encoder import Encoder
+        from ..encode.encoder import Encoder
 
         self.require_vectors()
         m = self.manifest
@@ -492,7 +500,7 @@ class Index:
     def _lexical_ids(self, text: str, filters: dict, poem_rowids=None, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Ids of the lines containing ``text`` (a normalised fragment) that pass the filters, in
         lexical order (exact first, then popularity, then id), and which of them are exact."""
-        from .lexical import Pattern
+        from ..store.lexicon import Pattern
 
         lex = self.lexicon
         ids = lex.text().match(Pattern(text, (text,), False, False))
@@ -559,7 +567,7 @@ class Index:
         Order (``sort="default"``): the line equal to the fragment first, then popularity, then
         id; ``"popularity"``: popularity, then id. ``total`` counts every match; ``k``/``offset``
         page through them. ``poems=True`` returns poems, each with its matching lines."""
-        from .lexical import parse_pattern
+        from ..store.lexicon import parse_pattern
 
         check_k(k)
         if offset < 0:
@@ -707,7 +715,7 @@ class Index:
         return self._bulk
 
     def neighbours(self, k: int = 10, exclude: str = "self", min_score: float | None = None,
-                   queries: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                   queries: Sequence[str] | None = None, batch_size: int = NEIGHBOURS_BATCH_SIZE,
                    with_meta: bool = False, method: str = "auto", say=None,
                    stage_progress=None) -> Iterator[NeighbourBatch]:
         """Every line's (or every query's) k nearest lines, batch by batch (``Neighbours.batches``;

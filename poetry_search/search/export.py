@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import fsutil
-from .errors import PoetrySearchError, UsageProblem
-from .neighbours import DEFAULT_BATCH_SIZE, NeighbourBatch, check_options
+from ..errors import PoetrySearchError, UsageProblem
+from ..options import FORMATS, NEIGHBOURS_BATCH_SIZE
+from ..store import files as fsutil
+from .neighbours import NeighbourBatch, check_options
 
 if TYPE_CHECKING:
-    from .search import Index
+    from .index import Index
 
-FORMATS = {".parquet": "parquet", ".jsonl": "jsonl", ".csv": "csv"}
 _NAMES = f"{', '.join(list(FORMATS)[:-1])} or {list(FORMATS)[-1]}"
 
 
@@ -112,7 +112,7 @@ class _Writer:
 
 
 def export_neighbours(index: "Index", out: str | Path, k: int = 10, exclude: str = "self", min_score: float | None = None,
-                      queries: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE, with_meta: bool = False,
+                      queries: Sequence[str] | None = None, batch_size: int = NEIGHBOURS_BATCH_SIZE, with_meta: bool = False,
                       progress: Callable[[int, int], None] | None = None, method: str = "auto",
                       say: Callable[[str], None] | None = None,
                       stage_progress: Callable[[str, int, int], None] | None = None) -> dict:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BuildError, PoetrySearchError, require
+from ..errors import BuildError, PoetrySearchError, require
 
 log = logging.getLogger("poetry_search")
 ONNX_NAME = "encoder.onnx"
@@ -46,7 +46,7 @@ class OnnxUnavailable(PoetrySearchError):
 
 
 def _sha256(path: Path) -> str:
-    from .fsutil import file_hexdigest
+    from ..store.files import file_hexdigest
 
     return file_hexdigest(path)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageProblem
+from ..errors import UsageProblem
 
 log = logging.getLogger("poetry_search")
 

@@ -55,7 +55,7 @@ def make_random_bert(out: str | Path, shape: str = "tiny", seed: int = 0) -> Pat
     return out
 
 
-if __name__ == "__main__":  # python -m poetry_search.testing OUT [tiny|base]
+if __name__ == "__main__":  # python -m random_models OUT [tiny|base]
     import sys
 
     print(make_random_bert(sys.argv[1], *(sys.argv[2:3] or ["tiny"])))
@@ -69,7 +69,7 @@ def cache_churn(directory: str | Path, commits: int = 190, rows: int = 4096, dim
     """
     import numpy as np
 
-    from .cache import EmbeddingCache
+    from poetry_search.encode.cache import EmbeddingCache
 
     def io_written() -> int:
         with open("/proc/self/io") as f:

@@ -16,19 +16,29 @@ import unicodedata
 
 import click
 
-from .corpus import DEFAULT_CORPUS
-from .encoder import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, DEVICES, LINES_PER_PASS, PRECISIONS, TOKENS_PER_LINE
-from .errors import PoetrySearchError, UsageProblem
-from .export import FORMATS
-from .neighbours import DEFAULT_BATCH_SIZE as NEIGHBOURS_BATCH_SIZE
-from .neighbours import BLOCKED_MIN, EXCLUDES, METHODS
-from .store import DEFAULT_INDEX
-
-# Kept here (not imported from search.py) so that --help does not import numpy; a test checks
-# they equal search.MODES / SORTS / FIND_SORTS.
-MODES = ("hybrid", "semantic", "lexical")
-SORTS = ("score", "popularity")
-FIND_SORTS = ("default", "popularity")
+from ..errors import PoetrySearchError, UsageProblem
+from ..options import (
+    BLOCKED_MIN,
+    DEFAULT_CORPUS,
+    DEFAULT_HOST,
+    DEFAULT_INDEX,
+    DEFAULT_MODEL,
+    DEFAULT_PORT,
+    DEVICES,
+    ENCODE_BATCH_SIZE,
+    EVAL_TASKS,
+    EXCLUDES,
+    FIND_SORTS,
+    FORMATS,
+    LINES_PER_PASS,
+    MAX_BATCH,
+    METHODS,
+    MODES,
+    NEIGHBOURS_BATCH_SIZE,
+    PRECISIONS,
+    SORTS,
+    TOKENS_PER_LINE,
+)
 
 # What the wrapper says on Ctrl-C, by command: only a build and an export have a target to protect.
 _INTERRUPTED = {
@@ -166,7 +176,7 @@ def corpus(directory, strict, as_json):
         poetry-search corpus
         poetry-search corpus data/chinese-poetry --json
     """
-    from .corpus import corpus_stats
+    from ..corpus.reader import corpus_stats
 
     stats = corpus_stats(directory, strict=strict, echo=lambda m: click.echo(m, err=True))
     if as_json:
@@ -192,8 +202,8 @@ def corpus(directory, strict, as_json):
               help="auto: CUDA when torch sees a GPU, else CPU.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help=f"Lines per forward pass for lines of {TOKENS_PER_LINE} tokens; shorter lines go up to {LINES_PER_PASS}x "
-                   f"as many at once, longer ones fewer (default: {DEFAULT_BATCH_SIZE['cpu']} on CPU, "
-                   f"{DEFAULT_BATCH_SIZE['cuda']} on CUDA).")
+                   f"as many at once, longer ones fewer (default: {ENCODE_BATCH_SIZE['cpu']} on CPU, "
+                   f"{ENCODE_BATCH_SIZE['cuda']} on CUDA).")
 @click.option("--index-type", default="auto", show_default=True,
               help="auto, flat (exact), hnsw, ivf, ivf-hnsw (IVF with an HNSW coarse quantizer), or a FAISS "
                    "index-factory string. auto: flat up to 200k lines, else hnsw.")
@@ -228,13 +238,13 @@ def index(corpus_dir, index_dir, model, precision, device, batch_size, index_typ
         poetry-search index --index index-full --export-onnx  # add the fast query encoder
     """
     if export_onnx:
-        from .indexer import add_onnx_export
+        from ..build.indexer import add_onnx_export
 
         if no_onnx:
             raise UsageProblem("--export-onnx and --no-onnx contradict each other: pass one")
         add_onnx_export(index_dir, cache_dir=cache_dir)
         return
-    from .indexer import build_index
+    from ..build.indexer import build_index
 
     report = build_index(corpus_dir, index_dir, model, precision=precision, device=device, batch_size=batch_size,
                          index_type=index_type, cache_dir=cache_dir, strict=strict, progress=not quiet,
@@ -309,7 +319,7 @@ def query(text, index_dir, k, author, dynasty, collection, form, rhythmic, model
         poetry-search query 明月 --poems -k 5 --sort popularity
         printf '白日依山尽\\n明月松间照\\n' | poetry-search query - --json
     """
-    from .search import Index, check_k
+    from ..search.index import Index, check_k
 
     check_k(k)
     texts = [t for t in text if t != "-"]
@@ -401,7 +411,7 @@ def find(pattern, index_dir, title, author, dynasty, collection, form, rhythmic,
         poetry-search find --author 李白 --form 七言绝句
         poetry-search find 明月 --poems --rhythmic 水调歌头
     """
-    from .search import Index
+    from ..search.index import Index
 
     if pattern is not None and not pattern.strip():
         raise UsageProblem("the pattern is empty: pass a fragment such as 谁先觉, or a pattern such as '?花*'")
@@ -434,7 +444,7 @@ def poem(poem_id, index_dir, as_json):
         poetry-search poem 0167687e-8325-48bf-8da4-3749c9ce0a74
         poetry-search poem songci/宋词三百首/0 --json
     """
-    from .search import Index
+    from ..search.index import Index
 
     p = Index.open(index_dir).poem(poem_id)
     if as_json:
@@ -473,7 +483,7 @@ def similarity(texts, index_dir, model, as_json):
     """
     import numpy as np
 
-    from .search import similarity as cosine_matrix
+    from ..search.index import similarity as cosine_matrix
 
     matrix = cosine_matrix(list(texts), index=index_dir, model=model)
     matrix = np.clip(matrix, -1.0, 1.0)
@@ -496,7 +506,7 @@ def info(index_dir, as_json):
         poetry-search info
         poetry-search info --index index-full --json
     """
-    from .search import Index
+    from ..search.index import Index
 
     data = Index.open(index_dir).info()
     if as_json:
@@ -565,9 +575,9 @@ def export(index_dir, k, out, queries, exclude, min_score, with_meta, batch_size
     """
     from tqdm import tqdm
 
-    from .export import check_out, export_neighbours, read_queries
-    from .neighbours import check_options
-    from .search import Index
+    from ..search.export import check_out, export_neighbours, read_queries
+    from ..search.index import Index
+    from ..search.neighbours import check_options
 
     check_out(out)  # the library checks again; here, before the queries and the index are read
     check_options(k, exclude, min_score, batch_size, method, bool(queries))
@@ -616,10 +626,10 @@ def export(index_dir, k, out, queries, exclude, min_score, with_meta, batch_size
 
 @cli.command()
 @_index_options
-@click.option("--host", default="127.0.0.1", show_default=True,
+@click.option("--host", default=DEFAULT_HOST, show_default=True,
               help="Address to listen on. Only this machine by default; another address (0.0.0.0) opens the server to the network.")
-@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on (0 picks a free one).")
-@click.option("--max-batch", type=int, default=32, show_default=True,
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="Port to listen on (0 picks a free one).")
+@click.option("--max-batch", type=int, default=MAX_BATCH, show_default=True,
               help="Concurrent searches with the same arguments share one encoder pass, up to this many (1: no batching).")
 @handle_errors
 def serve(index_dir, host, port, max_batch):
@@ -635,14 +645,10 @@ def serve(index_dir, host, port, max_batch):
         poetry-search serve --index index-full --port 8080
         curl 'http://127.0.0.1:8000/api/search?q=大梦谁先觉&k=3'
     """
-    from .server import serve as run_server
+    from ..server import serve as run_server
 
     run_server(index_dir, host=host, port=port, max_batch=max_batch,
                echo=lambda m: click.echo(m, err=m.startswith("warning")))
-
-
-# = evaluate.TASKS (kept literal so `--help` does not import numpy; a test checks they agree)
-EVAL_TASKS = ("couplets", "variants", "ccpm", "ann")
 
 
 @cli.command("eval")
@@ -674,8 +680,8 @@ def eval_command(index_dir, tasks, sample, seed, ccpm_file, ef, nprobe, as_json,
         poetry-search eval --index index-full --task couplets --sample 500 --seed 1
         poetry-search eval --ccpm CCPM/valid.jsonl --task ccpm --json
     """
-    from .evaluate import evaluate
-    from .search import Index
+    from ..evaluate.tasks import evaluate
+    from ..search.index import Index
 
     if sample < 1:
         raise UsageProblem("--sample must be at least 1")

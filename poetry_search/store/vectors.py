@@ -28,22 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexDamagedError, UsageProblem, require
+from ..errors import IndexDamagedError, UsageProblem, require
+from ..options import FLAT_LIMIT, HNSW_EF_CONSTRUCTION, INDEX_TYPES
 
 VECTORS_NAME = "vectors.faiss"
 EXACT_NAME = "vectors.f32"
 # Exact search over 200k vectors at d=768 is ~600 MB and ~30 ms a query on 2 cores: still
 # comfortable. Above that, memory (4 bytes × 768 a line) and scan time grow past what a laptop
 # wants, and HNSW over SQ8 is ~4x smaller and answers in about a millisecond.
-FLAT_LIMIT = 200_000
-INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "ivf-hnsw")
 HNSW_M = 32
-# The HNSW graph's build depth. FAISS's default, 40, left the whole corpus's 768-d graph needing a
-# search depth of 1,024 for recall@10 0.957; built at 128 it needed 192 for 0.95; built at 256 it
-# gives 0.973 at 50 (the fewest candidates a search re-ranks), so whole-corpus exports run at the
-# smallest depth. The graph takes twice as long to build at 256 as at 128 (README, "Measured at 768
-# dimensions").
-HNSW_EF_CONSTRUCTION = 256
 RERANK_MIN = 50  # candidates an approximate search re-ranks exactly, at least
 # Search depths build-time tuning tries, smallest first: it keeps the first that reaches the target.
 EF_STEPS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .errors import UsageProblem
+from ..errors import UsageProblem
 
 
 def unknown_only(ids: Sequence[int], offsets: Sequence[tuple[int, int]], unk_id: int) -> bool:

@@ -1,0 +1,1 @@
+"""Evaluation: the eval tasks and their metrics."""
