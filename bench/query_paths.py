@@ -100,7 +100,7 @@ def _said(what: str, value):
 def bench_query_paths(index: Path, work: Path, runs: int = 5, torch_index: Path | None = None,
                       build_lines: int = 512, n_queries: int = 100) -> dict:
     from poetry_search import Index
-    from poetry_search.encode.onnx import OnnxEncoder
+    from poetry_search.encode.onnx_runtime import OnnxEncoder
 
     torch_index = torch_index or torch_twin(index, work)
     fast, slow = Index.open(index), Index.open(torch_index)

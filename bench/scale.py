@@ -231,14 +231,12 @@ def build_faiss(spec: str, x: np.ndarray, train_n: int):
 def bench_types(args, x: np.ndarray) -> dict:
     import faiss
 
-    from poetry_search.search import blocked
-
-    from poetry_search.store import vectors
+    from poetry_search.store import recall, vectors
 
     n = len(x)
     rng = np.random.default_rng(7)
     q_ids = np.sort(rng.choice(n, size=300, replace=False))
-    truth_s, _ = blocked.exact_truth(ArrayVectors(x), q_ids, 11)
+    truth_s, _ = recall.exact_top(ArrayVectors(x), ArrayVectors(x).get(q_ids), 11)
     truth_s = truth_s[:, 1:11]  # the line itself first
     q = x[q_ids]
     out = {}
@@ -252,7 +250,7 @@ def bench_types(args, x: np.ndarray) -> dict:
         for v in values:
             vec.set_depth(**{knob: v})
             s, _ = vec.search(q, 11)
-            tried[v] = blocked.recall_at(s[:, 1:], truth_s, 10)
+            tried[v] = recall.recall_at(s[:, 1:], truth_s, 10)
             if tried[v] >= 0.97:
                 break
         chosen = next((v for v in tried if tried[v] >= 0.97), max(tried, key=tried.get))
@@ -323,6 +321,7 @@ def bench_export(args, x: np.ndarray | None) -> None:
     """lines/s of the export: whole corpus, the real command (a slice by the index, every line as a
     user runs it); with --subset, the index path against the blocked export side by side."""
     from poetry_search.search import blocked
+    from poetry_search.store import recall
 
     res = {}
     if x is None:  # the whole-corpus index: the real `export` command, both ways, in new processes
@@ -373,12 +372,12 @@ def bench_export(args, x: np.ndarray | None) -> None:
         av = ArrayVectors(x)
         rng = np.random.default_rng(3)
         rep = np.sort(rng.choice(n, size=300, replace=False))
-        truth_s, _ = blocked.exact_truth(av, rep, 11)
+        truth_s, _ = recall.exact_top(av, av.get(rep), 11)
         truth_s = truth_s[:, 1:11]
         for ef in [64, 128, 256, 512, 1024, 2048]:
             vec.set_depth(ef=ef)
             s, _ = vec.search(x[rep], 11)
-            if blocked.recall_at(s[:, 1:], truth_s, 10) >= 0.97:
+            if recall.recall_at(s[:, 1:], truth_s, 10) >= 0.97:
                 break
         res["index_depth"] = {"ef": ef}
         m = min(n, args.slice)
@@ -396,10 +395,10 @@ def bench_export(args, x: np.ndarray | None) -> None:
         res["blocked_seconds"] = time.perf_counter() - t
         res["blocked_lines_per_s"] = n / res["blocked_seconds"]
         got = np.concatenate(sc)[rep]
-        res["quality"] = {"recall_at_k": blocked.recall_at(got, truth_s, 10), "probe": plan.probe, "nlist": plan.clusters,
+        res["quality"] = {"recall_at_k": recall.recall_at(got, truth_s, 10), "probe": plan.probe, "nlist": plan.clusters,
                           "probe_tuning": plan.tuning, "plan_seconds": plan.seconds, "recall_sample": 300}
         s_check = np.concatenate(s_idx)[[r for r in rep if r < m]][:, 1:]
-        res["index_recall_at_10"] = blocked.recall_at(s_check, truth_s[[i for i, r in enumerate(rep) if r < m]], 10)
+        res["index_recall_at_10"] = recall.recall_at(s_check, truth_s[[i for i, r in enumerate(rep) if r < m]], 10)
     res["lines"] = n
     res["projected_hours_whole_corpus"] = {k: 3_106_000 / res[f"{k}_lines_per_s"] / 3600 for k in ("index", "blocked")}
     RESULTS["export"] = res

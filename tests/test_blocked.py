@@ -9,12 +9,10 @@ from click.testing import CliRunner
 from conftest import SAMPLE
 
 from poetry_search import Index, build_index
-
-from poetry_search.search import blocked
-
-from poetry_search.search import neighbours
 from poetry_search.cli import cli
+from poetry_search.search import blocked, neighbours
 from poetry_search.search.export import export_neighbours
+from poetry_search.store import recall
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +78,13 @@ def test_clustered_candidates_match_brute_force(hnsw_index, exact_all):
 def test_recall_counts_ties_and_misses():
     truth = np.array([[0.9, 0.8, 0.7], [0.9, 0.8, 0.7]], np.float32)
     got = np.array([[0.9, 0.8, 0.7], [0.9, 0.7, 0.6]], np.float32)  # second row misses 0.8
-    assert blocked.recall_at(got, truth, 3) == pytest.approx((1 + 2 / 3) / 2)
-    assert blocked.recall_at(np.array([[0.9, 0.9, 0.9]], np.float32), truth[:1], 3) == 1.0  # ties count
+    assert recall.recall_at(got, truth, 3) == pytest.approx((1 + 2 / 3) / 2)
+    assert recall.recall_at(np.array([[0.9, 0.9, 0.9]], np.float32), truth[:1], 3) == 1.0  # ties count
+    rows = recall.recall_rows(got, truth, 3)
+    assert len(rows) == 2 and rows.tolist() == pytest.approx([1.0, 2 / 3])
+    # within the tolerance counts, beyond it does not
+    assert recall.recall_at(np.array([[0.9, 0.8, 0.7 - 0.5 * recall.TIE_TOLERANCE]]), truth[:1], 3) == 1.0
+    assert recall.recall_at(np.array([[0.9, 0.8, 0.7 - 2 * recall.TIE_TOLERANCE]]), truth[:1], 3) == pytest.approx(2 / 3)
 
 
 # -- the export, wired ---------------------------------------------------------------------------

@@ -101,9 +101,8 @@ def test_query_poem_echo_and_back(page, server, opened):
 
     page.click(".verse.hit")
     page.wait_for_selector(".echoes li")
-    from poetry_search.search import browse
 
-    echoes = sorted(browse.echoes(opened, expected[0].id, k=10), key=lambda h: dynasty_rank(h.dynasty))
+    echoes = sorted(opened.echoes(expected[0].id, k=10), key=lambda h: dynasty_rank(h.dynasty))
     items = page.locator(".echoes .echo-line").all_inner_texts()
     assert len(items) == len(echoes) == 10
     assert items == [h.original for h in echoes]

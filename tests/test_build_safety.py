@@ -13,7 +13,6 @@ import pytest
 from conftest import ROOT, SAMPLE
 
 from poetry_search import Index, build_index
-
 from poetry_search.build import indexer
 from poetry_search.encode.encoder import Encoder
 from poetry_search.errors import BuildError, UsageProblem

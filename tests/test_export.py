@@ -207,7 +207,7 @@ def test_rows_short_after_exclusion_are_searched_deeper(opened, reference_matrix
 
     monkeypatch.setattr(neighbours, "_MARGIN", {"none": 0, "self": 0, "poem": 0, "author": 0})
     poems_of, texts_of = poem_membership
-    batch = next(neighbours.Neighbours(opened).batches(k=5, exclude="poem", batch_size=300))
+    batch = next(neighbours.Neighbours(opened.store, opened.vectors, opened.queries).batches(k=5, exclude="poem", batch_size=300))
     assert batch.queries == 300 and len(batch) == 5 * 300
     q_ids, scores = batch.column("query_id"), batch.column("score")
     for q in range(300):

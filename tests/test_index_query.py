@@ -340,3 +340,19 @@ def test_errors_have_no_traceback_in_a_real_process(tmp_path, sample_index):
     assert r.returncode == 1 and "Traceback" not in r.stderr and r.stderr.startswith("Error: no index at")
     r = run_cli("query", "", "--index", str(sample_index))
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_no_score_passes_one_in_any_mode(opened, texts_table):
+    # Corpus lines as queries take their stored vector: a line's cosine with itself rounds past 1
+    # (1.0000001) unless every path clips. Hybrid's exact hits are scored apart from FAISS.
+    lines = texts_table[::25]
+    assert len(lines) == 600
+    for mode in ("hybrid", "semantic", "lexical"):
+        results = opened.search_batch(lines, k=3, mode=mode)
+        assert len(results) == len(lines)
+        scores = [h.score for hits in results for h in hits]
+        assert len(scores) >= len(lines)
+        assert all(-1.0 <= s <= 1.0 for s in scores), (mode, max(scores))
+        if mode != "semantic":  # every query is a corpus line: its own line is found, scored 1 to float rounding
+            exact = [h.score for hits in results for h in hits if h.match == "exact"]
+            assert len(exact) == len(lines) and min(exact) > 1 - 1e-6

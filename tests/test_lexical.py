@@ -12,9 +12,10 @@ import pytest
 from conftest import ROOT, SAMPLE, run_cli
 
 from poetry_search import Index
+from poetry_search.build.popularity import combine
 from poetry_search.corpus.normalize import fold
 from poetry_search.errors import PoemNotFoundError, UsageProblem, VectorsMissingError
-from poetry_search.store.lexicon import combine, parse_pattern
+from poetry_search.search.patterns import parse_pattern
 
 RANK_CORPUS = ROOT / "tests" / "data" / "rank_corpus"
 
@@ -258,7 +259,7 @@ def test_semantic_mode_is_the_plain_search(opened, reference, reference_matrix, 
 
     for q in ["明月", "大梦谁先觉", "千里", texts_table[100]]:
         hits = opened.search(q, k=10, mode="semantic")
-        ids, scores, sims = brute_force(reference.one(opened.normalize_query(q)), reference_matrix, 10)
+        ids, scores, sims = brute_force(reference.one(opened.queries.normalize(q)), reference_matrix, 10)
         assert_same_hits(hits, ids, scores, sims)
         assert [h.match for h in hits] == ["semantic"] * 10
 

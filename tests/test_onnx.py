@@ -14,7 +14,12 @@ from conftest import ROOT, SAMPLE, run_cli
 
 from poetry_search import Index, build_index
 from poetry_search.encode.encoder import Encoder
-from poetry_search.encode.onnx import DATA_NAME, ONNX_NAME, TOKENIZER_NAME, OnnxEncoder
+from poetry_search.encode.onnx_runtime import (
+    DATA_NAME,
+    ONNX_NAME,
+    TOKENIZER_NAME,
+    OnnxEncoder,
+)
 
 # none of these is a line of the sample (checked below): they need the model
 QUERIES = ["大梦谁先觉", "明月几时有人", "东临碣石以观", "关关雎鸠在河之洲", "千里", "孤舟蓑笠翁独钓", "a", "明月" * 40]
@@ -36,7 +41,7 @@ def onnx_opened(sample_index):
 
 
 def test_queries_are_not_corpus_lines(onnx_opened):
-    normed = [onnx_opened.normalize_query(q) for q in QUERIES]
+    normed = [onnx_opened.queries.normalize(q) for q in QUERIES]
     assert onnx_opened.store.ids_of_texts(normed) == {}
 
 
@@ -48,7 +53,7 @@ def test_build_records_the_export(sample_index):
 
 
 def test_onnx_vectors_equal_torch_and_the_reference(onnx_opened, sample_index, reference):
-    normed = [onnx_opened.normalize_query(q) for q in QUERIES]
+    normed = [onnx_opened.queries.normalize(q) for q in QUERIES]
     got = onnx_opened.embed(QUERIES)
     want = torch_index(sample_index).embed(QUERIES)
     assert got.shape == want.shape == (len(QUERIES), onnx_opened.vectors.d)

@@ -76,3 +76,19 @@ def test_index_of_another_schema_is_refused(copy_of):
     _drop_migration(copy_of, "002_lookup_indexes")
     with pytest.raises(IndexDamagedError, match="another version of poetry-search: rebuild"):
         Index.open(copy_of)
+
+
+def test_default_query_on_an_index_before_lexical_search(copy_of, caplog):
+    # hybrid (the default) needs the lexicon for its exact hits: such an index answers by meaning,
+    # the same hits as --mode semantic, and says how to get the exact ones
+    _drop_migration(copy_of, "003_lexical")
+    old = Index.open(copy_of)
+    with caplog.at_level("WARNING", logger="poetry_search"):
+        hits = old.search("大梦谁先觉", k=5)
+    assert "built before lexical search" in caplog.text and "rebuild" in caplog.text
+    want = old.search("大梦谁先觉", k=5, mode="semantic")
+    assert len(hits) == len(want) == 5 and [h.id for h in hits] == [h.id for h in want]
+    r = subprocess.run([sys.executable, "-m", "poetry_search", "query", "大梦谁先觉", "--index", str(copy_of), "-k", "3"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "built before lexical search" in r.stderr and r.stdout.count("semantic") == 3

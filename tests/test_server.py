@@ -232,7 +232,7 @@ def test_a_missing_index_is_503_until_one_is_built(tmp_path, sample_index):
 
 def test_a_thread_new_after_a_swap_gets_index_changed(tmp_path, sample_index):
     from poetry_search.errors import IndexChangedError
-    from poetry_search.store.files import swap_in
+    from poetry_search.files import swap_in
 
     target, other = tmp_path / "idx", tmp_path / "next"
     shutil.copytree(sample_index, target)
@@ -259,7 +259,7 @@ def test_a_thread_new_after_a_swap_gets_index_changed(tmp_path, sample_index):
 def test_rebuild_swapped_in_under_load_loses_no_request(tmp_path, sample_index, opened):
     from concurrent.futures import ThreadPoolExecutor
 
-    from poetry_search.store.files import swap_in
+    from poetry_search.files import swap_in
 
     target = tmp_path / "served"
     shutil.copytree(sample_index, target)

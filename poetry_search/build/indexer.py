@@ -23,17 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, files
 from ..corpus.normalize import NORMALIZE_VERSION, fold
 from ..corpus.reader import CorpusReader, poem_lines
 from ..encode.cache import EmbeddingCache, cache_key
 from ..encode.encoder import Encoder
 from ..errors import BuildError, CorpusError, PoetrySearchError, UsageProblem
 from ..options import DEFAULT_CORPUS, DEFAULT_INDEX, DEFAULT_MODEL
-from ..store import files as fsutil
 from ..store import vectors
 from ..store.db import DB_NAME, SCHEMA_VERSION, Store
-from ..store.lexicon import build_lexicon
+from ..store.recall import TopK
+from .lexicon import build_lexicon
 
 log = logging.getLogger("poetry_search")
 CHUNK = 4096  # texts per cache lookup and per encoder call
@@ -73,7 +73,7 @@ def clean_stale(target: Path) -> list[Path]:
     removed = []
     for p in target.parent.glob(f".{target.name}.*-*"):
         kind = p.name.rpartition("-")[0]
-        if (kind.endswith(".building") or kind.endswith(".old")) and fsutil.remove_if_orphaned(p):
+        if (kind.endswith(".building") or kind.endswith(".old")) and files.remove_if_orphaned(p):
             removed.append(p)
     return removed
 
@@ -92,7 +92,7 @@ def _check_target(target: Path) -> None:
 
 
 def corpus_fingerprint(root: Path, collections: list[str]) -> str:
-    return fsutil.tree_digest(root, [f for name in collections for f in sorted((root / name).rglob("*.json"))])
+    return files.tree_digest(root, [f for name in collections for f in sorted((root / name).rglob("*.json"))])
 
 
 def load_corpus(reader: CorpusReader, store: Store, progress: bool) -> dict[str, int]:
@@ -157,7 +157,7 @@ def encode_missing(texts: list[str], encoder: Encoder, cache: EmbeddingCache, pr
             # Encoding batches of varying shapes leaves freed blocks in glibc's heap: measured ~2.5 KB
             # a line with the 768-d layer-less model (+105 MB over 40k lines, all returned by a trim),
             # gigabytes over the whole corpus before the index even starts. Hand them back.
-            fsutil.release_freed_memory()
+            files.release_freed_memory()
         last = time.monotonic()
 
     for s in range(0, len(texts), CHUNK):
@@ -178,13 +178,6 @@ def encode_missing(texts: list[str], encoder: Encoder, cache: EmbeddingCache, pr
     return encoded, cached
 
 
-def _topk_merge(best_s, best_i, scores, ids, k):
-    s = np.concatenate([best_s, scores], axis=1)
-    i = np.concatenate([best_i, np.broadcast_to(ids, scores.shape)], axis=1)
-    part = np.argpartition(-s, k - 1, axis=1)[:, :k]
-    return np.take_along_axis(s, part, 1), np.take_along_axis(i, part, 1)
-
-
 def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, index_type: str, folder: Path,
                   progress: bool, ef_construction: int | None = None):
     """Stream vectors from the cache into a FAISS index; for approximate types, measure recall@10
@@ -200,8 +193,7 @@ def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, ind
     q_ids = np.sort(rng.choice(n, size=min(n, RECALL_SAMPLE), replace=False)) if not vec.exact_type else np.empty(0, np.int64)
     q_vecs = cache.lookup([texts[i] for i in q_ids])[1] if len(q_ids) else None
     k = min(10, n)
-    best_s = np.full((len(q_ids), k), -np.inf, np.float32)
-    best_i = np.full((len(q_ids), k), -1, np.int64)
+    truth = TopK(len(q_ids), k)
     bar = _progress(progress, n, f"indexing ({kind})")
     # Graph indexes add in parallel within a call: give them big batches.
     step = CHUNK if vec.exact_type else 16 * CHUNK
@@ -222,13 +214,13 @@ def build_vectors(texts: list[str], encoder: Encoder, cache: EmbeddingCache, ind
             # time: 1,000 × 65,536 scores and ids at once would be ~0.8 GB)
             for c in range(0, len(vecs), CHUNK):
                 part = vecs[c:c + CHUNK]
-                best_s, best_i = _topk_merge(best_s, best_i, q_vecs @ part.T, np.arange(s + c, s + c + len(part)), k)
+                truth.add(q_vecs @ part.T, np.arange(s + c, s + c + len(part)))
         bar.update(len(vecs))
     bar.close()
     vec.finish(folder)
     quality: dict = {"exact": vec.exact_type}
     if not vec.exact_type:
-        quality.update(vec.tune(q_vecs, best_i, k, RECALL_TARGET))
+        quality.update(vec.tune(q_vecs, truth.result()[0], k, RECALL_TARGET))
     return vec, kind, quality
 
 
@@ -243,7 +235,7 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
     """Build (or rebuild) the index at ``index_dir`` from ``corpus`` with ``model``.
 
     ``lexical_only``: no model and no vectors; the lexical index (find, poem) alone. ``onnx``: also
-    put the ONNX query encoder in it (see ``onnx_encoder``). ``ef_construction``: the HNSW graph's
+    put the ONNX query encoder in it (see ``encode.onnx_export``). ``ef_construction``: the HNSW graph's
     build depth (default ``vectors.HNSW_EF_CONSTRUCTION``)."""
     t0 = time.perf_counter()
     say = log.info
@@ -317,8 +309,8 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
         store.close()
         if vec is not None:
             vec.save(tmp)
-        fsutil.fsync_tree(tmp)
-        fsutil.swap_in(tmp, target)
+        files.fsync_tree(tmp)
+        files.swap_in(tmp, target)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, (PoetrySearchError, KeyboardInterrupt)):
@@ -340,7 +332,7 @@ def _check_lines(texts: Sequence[str], n: int = 48) -> list[str]:
 
 def _export_onnx(resolved, cache_dir, folder: Path, texts: Sequence[str], target: Path, say) -> dict | None:
     """The ONNX query encoder, into ``folder``; a failure costs only query speed, so it warns."""
-    from ..encode.onnx import export_encoder, install
+    from ..encode.onnx_export import export_encoder, install
 
     t = time.perf_counter()
     try:
@@ -357,7 +349,7 @@ def _export_onnx(resolved, cache_dir, folder: Path, texts: Sequence[str], target
 def add_onnx_export(index_dir: str | Path = DEFAULT_INDEX, cache_dir: str | Path | None = None) -> dict:
     """Add the ONNX query encoder to an existing index, re-encoding nothing; returns its record."""
     from ..encode.encoder import resolve_model
-    from ..encode.onnx import export_encoder, install
+    from ..encode.onnx_export import export_encoder, install
     from ..errors import IndexNotFoundError, ModelMismatchError
 
     say = log.info

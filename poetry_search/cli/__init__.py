@@ -481,12 +481,9 @@ def similarity(texts, index_dir, model, as_json):
         poetry-search similarity 春眠不觉晓 大梦谁先觉 浓睡不消残酒 东临碣石以观沧海
         poetry-search similarity 白日依山尽 黄河入海流 --model ./models/bert-base-chinese --json
     """
-    import numpy as np
-
     from ..search.index import similarity as cosine_matrix
 
     matrix = cosine_matrix(list(texts), index=index_dir, model=model)
-    matrix = np.clip(matrix, -1.0, 1.0)
     if as_json:
         click.echo(_dump({"texts": list(texts), "matrix": [[round(float(x), 4) for x in row] for row in matrix]}))
         return

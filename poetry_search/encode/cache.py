@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import files
 from ..corpus.normalize import NORMALIZE_VERSION
 from ..errors import BuildError
-from ..store import files as fsutil
 
 MERGE_ABOVE = 64  # fresh segments; above this many, they are streamed into one merged segment
 MERGED_SUFFIX = "-merged"
@@ -120,7 +120,7 @@ class EmbeddingCache:
 
     def _clean_partials(self) -> None:
         for p in self.path.glob("*.partial-*"):
-            fsutil.remove_if_orphaned(p)
+            files.remove_if_orphaned(p)
 
     def _load_segments(self) -> list[_Segment]:
         names = sorted(p.name for p in self.path.glob("seg-*") if "partial" not in p.name and p.is_dir())
@@ -198,7 +198,7 @@ class EmbeddingCache:
         tmp.mkdir()
         with open(tmp / "keys.npy", "wb") as f:
             np.save(f, keys)
-            fsutil.fsync_file(f)
+            files.fsync_file(f)
         with open(tmp / "vectors.npy", "wb") as f:
             np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
                                                      "fortran_order": False, "shape": (len(keys), self.dimension)})
@@ -208,11 +208,11 @@ class EmbeddingCache:
                 for start in range(0, len(arr), rows):
                     f.write(np.ascontiguousarray(arr[start:start + rows], dtype=np.float32).data)
                 del arr  # unmapped before the next source: a merge holds one slice, not the cache
-            fsutil.fsync_file(f)
+            files.fsync_file(f)
         if merged_from is not None:
             (tmp / SOURCES_NAME).write_text(json.dumps(merged_from))
         os.rename(tmp, self.path / name)
-        fsutil.fsync_dir(self.path)
+        files.fsync_dir(self.path)
         self.segments.append(_Segment(self.path / name))
 
     def _merge(self, fresh: list[_Segment]) -> None:

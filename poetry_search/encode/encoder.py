@@ -56,7 +56,7 @@ def _how_to_get(spec: str) -> str:
 
 def fingerprint_folder(path: str | Path) -> str:
     """sha256 over every file's relative path and content: the identity of a model's files."""
-    from ..store.files import tree_digest
+    from ..files import tree_digest
 
     root = Path(path)
     return tree_digest(root, sorted(p for p in root.rglob("*") if p.is_file()
@@ -347,24 +347,15 @@ class Encoder:
         """Vectors (n × dimension, float32, unit length) in the order of ``texts``."""
         import numpy as np
 
+        from .batching import equal_length_batches
+
         torch = self._torch
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
         ids = self.token_ids(texts)
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        order = np.argsort(lengths, kind="stable")
-        # Equal-length groups need no padding; batch by a token budget so long lines get small batches.
-        budget = self.batch_size * TOKENS_PER_LINE
-        start = 0
         with torch.inference_mode():
-            while start < len(order):
-                length = lengths[order[start]]
-                end = start
-                limit = max(1, min(self.batch_size * LINES_PER_PASS, budget // max(int(length), 1)))
-                while end < len(order) and lengths[order[end]] == length and end - start < limit:
-                    end += 1
-                rows = order[start:end]
+            for rows in equal_length_batches(ids, self.batch_size * LINES_PER_PASS, self.batch_size * TOKENS_PER_LINE):
                 input_ids = torch.tensor([ids[i] for i in rows], dtype=torch.long, device=self.device)
                 features = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
                 if self._needs_type_ids:
@@ -375,5 +366,4 @@ class Encoder:
                 out[rows] = emb.cpu().numpy()
                 if progress:
                     progress(len(rows))
-                start = end
         return out

@@ -48,6 +48,7 @@ from ..errors import PoetrySearchError, UsageProblem
 from ..options import EVAL_DEFAULT_TASKS as DEFAULT_TASKS
 from ..options import EVAL_SAMPLE as DEFAULT_SAMPLE
 from ..options import EVAL_TASKS as TASKS
+from ..store.recall import exact_top, recall_rows
 
 log = logging.getLogger("poetry_search")
 
@@ -586,35 +587,22 @@ def ccpm_task(index, bm25: CharBM25, path: str | Path, sample: int, seed: int, p
                       details)
 
 
-def exact_kth(index, qvecs: np.ndarray, k: int, chunk: int = 65_536) -> np.ndarray:
-    """The exact ``k``-th best inner product of each query over every stored vector."""
-    n = len(index)
-    k = min(k, n)
-    best = np.full((len(qvecs), k), -np.inf, np.float32)
-    for s in range(0, n, chunk):
-        sc = np.concatenate([best, qvecs @ index.vectors.rows(s, min(chunk, n - s)).T], axis=1)
-        best = -np.partition(-sc, k - 1, axis=1)[:, :k]
-    return best.min(axis=1)
-
-
 def ann_task(index, sample: int, seed: int, progress: bool = False) -> TaskResult:
     """recall@10 of the index's search against exact search, on sampled corpus lines (each its own
-    query, as at build time). A returned line counts as one of the true top 10 when its exact cosine
-    reaches the exact 10th best (within 1e-6, float rounding): lines that tie are all right answers."""
+    query, as at build time), with the project's one tie rule (``store.recall``): lines that tie
+    with the exact 10th best are all right answers."""
     t0 = time.perf_counter()
     n = len(index)
     k = min(ANN_K, n)
     ids = _sample(_rng(seed, "ann"), n, sample)
     bar = _bar(progress, 2 * len(ids), "ann")
     qvecs = index.vectors.get(ids)
-    kth = exact_kth(index, qvecs, k)
+    truth_s, _ = exact_top(index.vectors, qvecs, k)
     bar.update(len(ids))
-    _, got = index.vectors.search(qvecs, k)
+    got_s, got = index.vectors.search(qvecs, k)
     bar.update(len(ids))
     bar.close()
-    valid = got >= 0
-    exact = np.einsum("qd,qkd->qk", qvecs, index.vectors.get(np.where(valid, got, 0).ravel()).reshape(*got.shape, -1))
-    per_query = (np.count_nonzero(valid & (exact >= kth[:, None] - 1e-6), axis=1) / k).tolist()
+    per_query = np.nan_to_num(recall_rows(got_s, truth_s, k)).tolist()
     note = "exact index: 1.0 by construction" if index.vectors.exact_type else f"at {index.vectors.depth()}"
     return TaskResult("ann", len(ids), n, {f"recall@{ANN_K}": float(np.mean(per_query)) if per_query else 0.0}, None,
                       note, round(time.perf_counter() - t0, 2),

@@ -4,11 +4,8 @@
 (``neighbours.py``, ``--method``); ``bench/scale.py`` measures it side by side with the index's own
 batched search.
 
-One query at a time through a graph index is the wrong shape for "every line's 10 nearest lines":
-at 768 dimensions the walk must be deep (a search depth of ~1,000 for recall@10 0.95 on the layer-less
-random model) and the export ran at ~110 lines/s. Here every line is a query, so the work is a
-matrix product, which a CPU does an order of magnitude faster per pair than scanning codes one
-query at a time:
+Every line is a query here, so the work is a matrix product, which a CPU does an order of
+magnitude faster per pair than scanning codes one query at a time:
 
 * **clustered** (CPU): the vectors are quantised to 8 bits a dimension (``Codes``) and clustered
   with k-means. Each line is compared, by bf16 matrix products, with the lines of the ``probe``
@@ -26,15 +23,15 @@ candidates (``kc`` ids and scores a line).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..store.recall import READ_ROWS, exact_top, merge_top
+
 log = logging.getLogger("poetry_search")
-READ_ROWS = 32_768  # rows of vectors.f32 per sequential read
 PROBES = (2, 4, 8, 12, 16, 24, 32, 48, 64)
 RECALL_TARGET = 0.97  # what the probe is tuned to on the tuning sample; 0.95 is promised
 MAX_PAIRS = 1 << 26  # query × line scores per matrix product (256 MB of float32)
@@ -84,16 +81,6 @@ def _torch():
     return require("torch")
 
 
-def _merge_top(best_s, best_i, scores, ids, kc):
-    """Keep the kc best of two (rows × ·) candidate sets; numpy, any order."""
-    s = np.concatenate([best_s, scores], axis=1)
-    i = np.concatenate([best_i, ids], axis=1)
-    if s.shape[1] <= kc:
-        return s, i
-    part = np.argpartition(-s, kc - 1, axis=1)[:, :kc]
-    return np.take_along_axis(s, part, 1), np.take_along_axis(i, part, 1)
-
-
 def block_topk(q, d, d_ids: np.ndarray, kc: int, torch):
     """Top-``kc`` of the inner products of query rows ``q`` with database rows ``d`` (tensors of
     one dtype), as numpy (scores float32, ids int64). Row blocks keep the score matrix bounded."""
@@ -130,7 +117,7 @@ def exact_candidates(vec, kc: int, device: str = "cpu", dtype: str = "bf16", que
         best_i = np.full((q.shape[0], 0), -1, np.int64)
         for ds, d in db:
             s, i = block_topk(q, d, np.arange(ds, ds + d.shape[0], dtype=np.int64), kc, torch)
-            best_s, best_i = _merge_top(best_s, best_i, s, i, kc)
+            best_s, best_i = merge_top(best_s, best_i, s, i, kc)
         cand[qs:qs + q.shape[0]] = best_i
         if progress:
             progress("comparing all pairs", q.shape[0], n)
@@ -184,8 +171,8 @@ def clustered_candidates(vec, kc: int, truth_k: int, *, nlist: int | None = None
     s_vecs = vec.get(samples)
     tk = min(truth_k, n)
     t = time.perf_counter()
-    truth_s, truth_i = exact_truth_of(vec, s_vecs, tk,
-                                      progress=lambda done: progress("exact neighbours of the samples", done, n))
+    truth_s, truth_i = exact_top(vec, s_vecs, tk,
+                                 progress=lambda done: progress("exact neighbours of the samples", done, n))
     timing["sample_truth"] = time.perf_counter() - t
 
     # Tuning, before the big pass: a true neighbour can be found iff its home cluster (the nearest
@@ -245,7 +232,7 @@ def clustered_candidates(vec, kc: int, truth_k: int, *, nlist: int | None = None
         for qs in range(0, len(queries), 65_536):
             qq = queries[qs:qs + 65_536]
             s, i = block_topk(codes_q.decode(codes[qq], torch, torch.bfloat16), dm, lines, kc, torch)
-            best_s[qq], best_i[qq] = _merge_top(best_s[qq], best_i[qq], s, i.astype(np.int32), kc)
+            best_s[qq], best_i[qq] = merge_top(best_s[qq], best_i[qq], s, i.astype(np.int32), kc)
         if progress:
             progress("comparing blocks", len(lines), n)
     timing["blocks"] = time.perf_counter() - t
@@ -267,40 +254,5 @@ def candidates_for_export(vec, kc: int, truth_k: int, report_sample: int = 300, 
     plan = exact_candidates(vec, kc, device="cuda", dtype="fp16", progress=progress)
     rng = np.random.default_rng(1)
     plan.report_ids = np.sort(rng.choice(vec.ntotal, size=min(vec.ntotal, report_sample), replace=False))
-    plan.report_truth_s, plan.report_truth = exact_truth(vec, plan.report_ids, truth_k)
+    plan.report_truth_s, plan.report_truth = exact_top(vec, vec.get(plan.report_ids), truth_k)
     return plan
-
-
-def exact_truth(vec, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` (scores, ids), best first, of the lines ``ids``, in one sequential pass."""
-    return exact_truth_of(vec, vec.get(ids), k)
-
-
-def exact_truth_of(vec, q: np.ndarray, k: int,
-                   progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` (scores, ids), best first, of query vectors ``q``, in one sequential pass."""
-    k = min(k, vec.ntotal)
-    best_s = np.full((len(q), 0), -np.inf, np.float32)
-    best_i = np.full((len(q), 0), -1, np.int64)
-    for s in range(0, vec.ntotal, READ_ROWS):
-        x = vec.rows(s, min(READ_ROWS, vec.ntotal - s))
-        sc = q @ x.T
-        best_s, best_i = _merge_top(best_s, best_i, sc, np.broadcast_to(np.arange(s, s + len(x)), sc.shape), k)
-        if progress:
-            progress(len(x))
-    order = np.argsort(-best_s, axis=1, kind="stable")
-    return np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1)
-
-
-def recall_at(got_s: np.ndarray, truth_s: np.ndarray, k: int, tol: float = 1e-5) -> float:
-    """recall@k with ties: the share of the true k best that the k neighbours found match, where
-    a neighbour counts when its exact score reaches the k-th true score (lines with equal vectors,
-    such as lines that differ only in characters the model does not know, tie exactly and either
-    is right). Rows with fewer than k true neighbours count what they have."""
-    vals = []
-    for g, t in zip(got_s, truth_s):
-        t = t[np.isfinite(t)][:k]
-        if len(t):
-            g = g[np.isfinite(g)][:k]
-            vals.append(min(len(t), int((g >= t[-1] - tol).sum())) / len(t))
-    return float(np.mean(vals)) if vals else math.nan

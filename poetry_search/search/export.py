@@ -13,15 +13,18 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from .. import files
 from ..errors import PoetrySearchError, UsageProblem
 from ..options import FORMATS, NEIGHBOURS_BATCH_SIZE
-from ..store import files as fsutil
 from .neighbours import NeighbourBatch, check_options
 
-if TYPE_CHECKING:
-    from .index import Index
+
+class NeighbourSource(Protocol):
+    """What an export reads: ``Index.neighbours``'s batches."""
+
+    def neighbours(self, **options) -> Iterator[NeighbourBatch]: ...
 
 _NAMES = f"{', '.join(list(FORMATS)[:-1])} or {list(FORMATS)[-1]}"
 
@@ -107,11 +110,11 @@ class _Writer:
         if self.fmt == "parquet":
             self.writer.close()
         else:
-            fsutil.fsync_file(self.fh)
+            files.fsync_file(self.fh)
             self.fh.close()
 
 
-def export_neighbours(index: "Index", out: str | Path, k: int = 10, exclude: str = "self", min_score: float | None = None,
+def export_neighbours(index: NeighbourSource, out: str | Path, k: int = 10, exclude: str = "self", min_score: float | None = None,
                       queries: Sequence[str] | None = None, batch_size: int = NEIGHBOURS_BATCH_SIZE, with_meta: bool = False,
                       progress: Callable[[int, int], None] | None = None, method: str = "auto",
                       say: Callable[[str], None] | None = None,

@@ -1,6 +1,6 @@
 """Bulk nearest neighbours: every line's (or every query's) k nearest lines, with ``--exclude``.
 
-    for batch in Neighbours(index).batches(k=10, exclude="poem"):
+    for batch in Index.open("index").neighbours(k=10, exclude="poem"):
         batch.rows        # a pyarrow RecordBatch with COLUMNS (+ META_COLUMNS)
         batch.queries     # how many queries it answers
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-    from .index import Index
+    from .query import QueryEncoder
 
 log = logging.getLogger("poetry_search")
 # How a whole-corpus export finds neighbours: 'index' searches the index a batch at a time;
@@ -91,13 +91,13 @@ class NeighbourBatch:
 
 
 class Neighbours:
-    """The bulk k-NN and exclusion engine over one open ``Index``. It keeps what it reads from the
+    """The bulk k-NN and exclusion engine over one index's store and vectors. It keeps what it reads from the
     store (texts, metadata columns, who owns each line), so reuse one instance for many calls."""
 
-    def __init__(self, index: "Index"):
-        self.index = index
-        self.store = index.store
-        self.vectors = index.vectors
+    def __init__(self, store, vectors, queries: "QueryEncoder"):
+        self.store = store
+        self.vectors = vectors
+        self.queries = queries
         self._owners = None
         self.quality: dict | None = None  # how the last complete batches() run found its neighbours
         self._columns: dict = {}
@@ -128,7 +128,7 @@ class Neighbours:
             total = len(queries)
             if not total:
                 raise UsageProblem("the queries file holds no queries")
-            normed = [self.index.normalize_query(t) for t in queries]
+            normed = [self.queries.normalize(t) for t in queries]
         auto = method == "auto"
         method = self.choose_method(method, queries is None)
         margin = _MARGIN[exclude]
@@ -160,7 +160,7 @@ class Neighbours:
                 out_qid = qids
             else:
                 qtext = normed[s:s + batch_size]
-                qvec = self.index.encode_normalized(qtext)
+                qvec = self.queries.encode(qtext)
                 known = self.store.ids_of_texts(qtext)
                 qids = np.array([known.get(t, -1) for t in qtext], dtype=np.int64)
                 out_qid = np.arange(s + 1, s + 1 + len(qtext), dtype=np.int64)
@@ -206,7 +206,7 @@ class Neighbours:
 
         import numpy as np
 
-        from .blocked import exact_truth_of, recall_at
+        from ..store.recall import exact_top, recall_at
 
         if self.vectors.exact_type and method == "index":
             return {"method": "exact search", "recall_at_k": 1.0, "k": k, "recall_sample": 0}
@@ -216,8 +216,8 @@ class Neighbours:
         if plan is not None:  # found in the same pass that read the vectors for the plan
             truth_s, truth_i = plan.report_truth_s, plan.report_truth
         else:
-            truth_s, truth_i = exact_truth_of(self.vectors, np.concatenate(got_v) if got_v else
-                                              np.empty((0, self.vectors.d), np.float32), truth_k)
+            truth_s, truth_i = exact_top(self.vectors, np.concatenate(got_v) if got_v else
+                                         np.empty((0, self.vectors.d), np.float32), truth_k)
         truth_s, _, _ = _keep_first(np.minimum(truth_s, 1.0), truth_i, self.conflicts(qids, truth_i, exclude), k)
         out = {"method": plan.method if plan else self._index_words(k, exclude),
                "recall_at_k": recall_at(got_s, truth_s, k), "k": k, "recall_sample": len(qids),

@@ -176,7 +176,7 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
         if batcher is None:
             found = holder.run(lambda idx: search_call(idx, text, args))
         else:
-            holder.run(lambda idx: idx.normalize_query(text))  # a bad query fails alone, not its batch
+            holder.run(lambda idx: idx.queries.normalize(text))  # a bad query fails alone, not its batch
             found = batcher.search(text, args)
         hits = hits_json(found)
         return {"query": text, **args, "hits": hits, "folds": _folds(text, _strings(hits))}
@@ -253,9 +253,7 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
         texts = [text_param(t, "texts[]") for t in texts]
 
         def call(idx):
-            import numpy as np
-
-            m = np.clip(idx.similarity(texts), -1.0, 1.0)
+            m = idx.similarity(texts)
             return {"texts": texts, "matrix": [[round(float(x), 4) for x in row] for row in m]}
 
         return await run_in_threadpool(holder.run, call)
@@ -281,9 +279,7 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
         key = id(idx)
         if key not in _facets_cache:
             _facets_cache.clear()
-            from ..search import browse
-
-            _facets_cache[key] = browse.facets(idx)
+            _facets_cache[key] = idx.facets()
         return _facets_cache[key]
 
     async def _read_body(request: Request) -> bytes:

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import IndexDamagedError, UsageProblem, require
 from ..options import FLAT_LIMIT, HNSW_EF_CONSTRUCTION, INDEX_TYPES
+from .recall import recall_at
 
 VECTORS_NAME = "vectors.faiss"
 EXACT_NAME = "vectors.f32"
@@ -266,12 +267,13 @@ class Vectors:
 
     # -- tuning --------------------------------------------------------------------------------
 
-    def recall(self, queries: np.ndarray, truth: np.ndarray, k: int) -> float:
-        """Mean recall@k of this index's search for ``queries`` against the exact top-k ``truth``."""
-        _, got = self.search(queries, k)
-        return float(np.mean([len(set(g) & set(t)) / k for g, t in zip(got, truth)]))
+    def recall(self, queries: np.ndarray, truth_s: np.ndarray, k: int) -> float:
+        """Mean recall@k of this index's search for ``queries`` against the exact top-k scores
+        ``truth_s`` (``recall.recall_at``: ties count)."""
+        got, _ = self.search(queries, k)
+        return recall_at(got, truth_s, k)
 
-    def tune(self, queries: np.ndarray, truth: np.ndarray, k: int, target: float) -> dict:
+    def tune(self, queries: np.ndarray, truth_s: np.ndarray, k: int, target: float) -> dict:
         """Set the smallest search depth (efSearch, nprobe) whose measured recall@k reaches
         ``target`` (else the best one tried); returns what was measured, for the manifest."""
         if self.kind == "hnsw":
@@ -280,11 +282,11 @@ class Vectors:
             nlist = int(self.inner.nlist)
             name, values = "nprobe", sorted({v for v in NPROBE_STEPS if v <= nlist} | {nlist})
         else:
-            return {"recall_at_10": self.recall(queries, truth, k), "recall_sample": len(queries)}
+            return {"recall_at_10": self.recall(queries, truth_s, k), "recall_sample": len(queries)}
         tried = {}
         for v in values:
             self.set_depth(**{name: v})
-            tried[v] = self.recall(queries, truth, k)
+            tried[v] = self.recall(queries, truth_s, k)
             if tried[v] >= target:
                 break
         chosen = next((v for v in tried if tried[v] >= target), max(tried, key=tried.get))
@@ -344,6 +346,11 @@ class Vectors:
             top_i[s:s + rows, :best.shape[1]] = np.where(np.isfinite(best), np.take_along_axis(c, order, 1), -1)
         return top_s, top_i
 
+    def score(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """The exact cosine of one query vector with each stored line ``ids`` (clipped like every
+        score a search returns)."""
+        return np.clip(self.get(np.asarray(ids, dtype=np.int64)) @ np.asarray(query, dtype=np.float32), -1.0, 1.0)
+
     def search_subset(self, queries: np.ndarray, k: int, allowed: np.ndarray):
         """Exact search over the ``allowed`` ids only (small filtered sets)."""
         sims = np.ascontiguousarray(queries, dtype=np.float32) @ self.get(allowed).T
@@ -391,10 +398,16 @@ class FileRows:
 
 def clip_scores(scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cosines of unit vectors clipped to [-1, 1] (float rounding takes a line's score with itself
-    to 1.0000001); missing results (id -1) keep their sentinel score."""
+    to 1.0000001); missing results (id -1) keep their sentinel score. Every score a search or a
+    similarity returns goes through here or ``cosines``."""
     found = ids >= 0
     scores[found] = np.clip(scores[found], -1.0, 1.0)
     return scores, ids
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The cosine matrix of unit vectors ``a`` (rows) and ``b`` (rows), clipped to [-1, 1]."""
+    return np.clip(a @ b.T, -1.0, 1.0)
 
 
 def kmeans(x: np.ndarray, k: int, seed: int = 0, niter: int = 10) -> np.ndarray:
