@@ -1,6 +1,7 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -35,20 +36,57 @@ def test_help_does_not_import_heavy_modules():
     assert "HEAVY []" in r.stdout, r.stdout + r.stderr
 
 
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+PKG = ROOT / "poetry_search"
+
+
+def pages() -> dict[str, str]:
+    """README.md and every page of docs/, by path relative to the repository root."""
+    found = [README, *sorted(DOCS.glob("*.md"))]
+    assert len(found) >= 9, found
+    return {p.relative_to(ROOT).as_posix(): p.read_text("utf-8") for p in found}
+
+
 def test_readme_shows_the_two_commands():
-    readme = (ROOT / "README.md").read_text("utf-8")
+    readme = README.read_text("utf-8")
     assert "make index" in readme and "make test" in readme
     for command in COMMANDS:
         assert f"poetry-search {command}" in readme, command
 
 
-def readme_sections() -> dict[str, str]:
-    """README text of each command's section: from its ``### `poetry-search CMD`` heading to the next heading."""
-    readme = (ROOT / "README.md").read_text("utf-8")
+def test_readme_is_a_page_a_newcomer_reads():
+    readme = README.read_bytes()
+    assert len(readme) <= 15_000, f"README.md is {len(readme):,} bytes: move detail to docs/"
+    text = readme.decode("utf-8")
+    for fact in ("bert-base-chinese", "scripts/make_random_model.py", "docs/search-desktop.png",
+                 "docs/search-phone.png", "from poetry_search import Index, build_index"):
+        assert fact in text, fact
+
+
+def command_sections(text: str) -> dict[str, str]:
+    """Text of each command's section in one page: from its ``### `poetry-search CMD`` heading to
+    the next heading (or the end of the page)."""
     out = {}
-    for m in re.finditer(r"^### `poetry-search (\w+)[^\n]*\n(.*?)(?=^#)", readme, re.M | re.S):
+    for m in re.finditer(r"^### `poetry-search (\w+)[^\n]*\n(.*?)(?=^#|\Z)", text, re.M | re.S):
+        assert m.group(1) not in out, f"two sections for {m.group(1)}"
         out[m.group(1)] = m.group(0)
     return out
+
+
+def sections_of(command: str) -> dict[str, str]:
+    """Every page's section about ``command`` (README first), by page."""
+    return {page: secs[command] for page, text in pages().items()
+            if command in (secs := command_sections(text))}
+
+
+def test_readme_has_a_short_section_with_one_example_per_command():
+    sections = command_sections(README.read_text("utf-8"))
+    assert sorted(sections) == COMMANDS and len(sections) == len(COMMANDS)
+    for command, text in sections.items():
+        examples = re.findall(rf"^poetry-search {command}\b.*$", text, re.M)
+        assert len(examples) == 1, (command, examples)
+        assert len(text) <= 1_200, f"README section of {command} is {len(text)} characters: move detail to docs/commands.md"
 
 
 def help_options(command: str) -> set[str]:
@@ -66,29 +104,151 @@ def test_help_options_are_read_from_the_help_text():
         assert help_options(command) == declared, command
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_every_help_option_is_in_its_readme_section(command):
-    sections = readme_sections()
-    assert command in sections, f"README has no section ### `poetry-search {command} …`"
-    text = sections[command]
-    missing = [o for o in sorted(help_options(command)) if not re.search(rf"`[^`]*(?<![\w-]){re.escape(o)}(?![\w-])[^`]*`", text)]
-    assert not missing, f"README section of {command} does not mention {missing}"
+def mentions(option: str, text: str) -> bool:
+    """``option`` inside a code span of ``text`` (as the docs write options)."""
+    return bool(re.search(rf"`[^`]*(?<![\w-]){re.escape(option)}(?![\w-])[^`]*`", text))
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_readme_option_exists(command):
-    text = readme_sections()[command]
-    mentioned = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", text))
-    assert mentioned, command
-    unknown = mentioned - help_options(command)
-    assert not unknown, f"README section of {command} mentions {sorted(unknown)}, which `{command} --help` does not list"
+def test_every_help_option_is_documented_in_a_section_of_its_command(command):
+    # an option may be documented in the README's short paragraph or in docs/commands.md, but in
+    # a section of its own command
+    sections = sections_of(command)
+    assert "README.md" in sections, f"README has no section ### `poetry-search {command} …`"
+    assert "docs/commands.md" in sections, f"docs/commands.md has no section ### `poetry-search {command} …`"
+    options = sorted(help_options(command))
+    assert options, command
+    missing = [o for o in options if not any(mentions(o, text) for text in sections.values())]
+    assert not missing, f"no section of {command} ({', '.join(sections)}) mentions {missing}"
 
 
-def test_every_readme_option_outside_the_sections_exists():
-    readme = (ROOT / "README.md").read_text("utf-8")
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_in_a_command_s_section_exists(command):
+    sections = sections_of(command)
+    assert len(sections) >= 2, sections.keys()
+    for page, text in sections.items():
+        mentioned = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", text))
+        assert mentioned, (page, command)
+        unknown = mentioned - help_options(command)
+        assert not unknown, f"{page}'s section of {command} mentions {sorted(unknown)}, which `{command} --help` does not list"
+
+
+def test_every_option_anywhere_in_the_docs_exists():
     every = set().union(*(help_options(c) for c in COMMANDS)) | {"--help", "--version"}
-    mentioned = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", readme))
-    assert mentioned - every == set()
+    for page, text in pages().items():
+        mentioned = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", text))
+        assert mentioned - every == set(), page
+
+
+def slug(heading: str) -> str:
+    """The anchor GitHub gives a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_of_the_docs_resolves():
+    checked = 0
+    for page, text in pages().items():
+        here = (ROOT / page).parent
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"https?://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (here / path).resolve() if path else ROOT / page
+            assert file.exists(), f"{page} links to {target}, which does not exist"
+            if anchor:
+                headings = re.findall(r"^#+ (.*)$", file.read_text("utf-8"), re.M)
+                assert anchor in {slug(h) for h in headings}, f"{page} links to {target}: no such heading"
+            checked += 1
+    assert checked >= 20, checked
+
+
+def test_the_readme_links_every_docs_page():
+    readme = README.read_text("utf-8")
+    docs = sorted(DOCS.glob("*.md"))
+    assert len(docs) >= 8, docs
+    unlinked = [p.name for p in docs if f"](docs/{p.name})" not in readme]
+    assert not unlinked, f"README does not link {unlinked}"
+
+
+def api_routes() -> list[tuple[str, str]]:
+    """(method, path) of every route the server documents in its OpenAPI schema, with path
+    converters (``{poem_id:path}``) written as the docs write them (``{poem_id}``)."""
+    from poetry_search.server import create_app
+
+    app = create_app(ROOT / "no-index-here")  # a missing index answers 503: the routes are all there
+    out = [(m, re.sub(r":\w+}", "}", r.path)) for r in app.routes if getattr(r, "include_in_schema", False)
+           for m in sorted(getattr(r, "methods", ()) or ())]
+    return sorted(out)
+
+
+def table_routes(text: str) -> list[tuple[str, str]]:
+    """(method, path) of each row of a Markdown table that starts ``| METHOD | `PATH` |``."""
+    return sorted(re.findall(r"^\| (GET|POST|PUT|DELETE) \| `(/[^`]*)` \|", text, re.M))
+
+
+def test_the_http_api_tables_list_exactly_the_server_s_routes():
+    routes = api_routes()
+    assert len(routes) >= 7 and ("GET", "/api/search") in routes and ("GET", "/healthz") in routes, routes
+    for page in ("README.md", "docs/http-api.md"):
+        listed = table_routes(pages()[page])
+        assert listed == routes and len(listed) == len(routes), (page, listed)
+
+
+def test_docs_http_api_names_every_parameter_of_every_route():
+    from poetry_search.server import create_app
+
+    schema = create_app(ROOT / "no-index-here").openapi()
+    text = pages()["docs/http-api.md"]
+    rows = {(m, p): row for m, p, row in re.findall(r"^\| (GET|POST) \| `(/[^`]*)` \|(.*)$", text, re.M)}
+    checked = 0
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            row = rows[(method.upper(), re.sub(r":\w+}", "}", path))]
+            for param in op.get("parameters", []):
+                name = param["name"]
+                assert f"`{name}`" in row or "{" + name + "}" in path, (path, name)
+                checked += 1
+    assert checked >= 20, checked
+
+
+def layout_rows(heading: str) -> list[tuple[str, str]]:
+    """(path, job) of each row of the table under ``## heading`` in docs/layout.md."""
+    text = pages()["docs/layout.md"]
+    part = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert part, f"docs/layout.md has no section ## {heading}"
+    return re.findall(r"^\| `([^`]+)` \| (.*?) \|$", part.group(1), re.M)
+
+
+def test_the_layout_table_lists_exactly_the_package_s_modules():
+    rows = layout_rows("The package")
+    paths = [p for p, _ in rows]
+    assert len(paths) == len(set(paths)), "a path has two rows"
+    assert all(job.strip() for _, job in rows)
+    missing = [p for p in paths if not (ROOT / p).exists()]
+    assert not missing, f"docs/layout.md lists {missing}, which do not exist"
+    modules = sorted(p.relative_to(ROOT).as_posix() for p in PKG.rglob("*.py")
+                     if p.name not in ("__init__.py", "__main__.py"))
+    folders = sorted({Path(m).parent.as_posix() + "/" for m in modules + [
+        p.relative_to(ROOT).as_posix() for p in PKG.rglob("__init__.py")]} - {"poetry_search/"})
+    assert len(modules) >= 20 and len(folders) >= 7, (modules, folders)
+    unlisted = [m for m in modules + folders if m not in paths]
+    assert not unlisted, f"docs/layout.md does not list {unlisted}"
+    # every module sits under its folder's row, and a folder's modules are not scattered
+    seen: list[str] = []
+    for p in paths:
+        parent = Path(p.rstrip("/")).parent.as_posix() + "/"
+        if parent != "poetry_search/":
+            assert parent in seen, f"{p} is listed before its folder {parent}"
+            assert seen[-1] == parent or Path(seen[-1].rstrip("/")).parent.as_posix() + "/" == parent, \
+                f"{p} is not listed with the rest of {parent}"
+        seen.append(p)
+
+
+def test_the_layout_s_other_paths_exist():
+    rows = layout_rows("Beside the package")
+    assert len(rows) >= 5, rows
+    missing = [p for p, _ in rows if not (ROOT / p).exists()]
+    assert not missing, missing
 
 
 def test_help_texts_state_the_code_s_own_values():
