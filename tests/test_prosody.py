@@ -195,7 +195,6 @@ def _with(changes: dict[int, str]) -> list[str]:
 @pytest.mark.parametrize("changes, fault", [
     ({1: "大河入海流"}, (1, 0, "孤平")),  # 仄平仄仄平
     ({3: "更上千层楼"}, (3, 2, "三平尾")),  # 仄仄平平平
-    ({2: "欲穷万里目"}, (2, 2, "三仄尾")),  # 仄平仄仄仄
     ({0: "白日依水尽"}, (0, 3, "平仄不合")),  # 仄仄平仄仄 with nothing to answer it
     ({3: "更上一层台"}, (3, 4, "出韵")),  # 台 is 十灰
     ({3: "登高望远楼"}, (3, 1, "失对")),  # a 平平仄仄平 line after 平平平仄仄
@@ -210,6 +209,17 @@ def test_each_broken_rule_is_caught_once(changes, fault):
     assert [(f.line, f.position, f.rule) for f in v.faults] == [fault]
     assert v.marks[fault[0]][fault[1]] == "不合"
     assert sum(m.count("不合") for m in v.marks) >= 1
+
+
+def test_sanzewei_is_a_note_unless_strict():
+    poem = _with({2: "欲穷万里目"})  # 仄平仄仄仄
+    v = check(poem)
+    assert v.verdict == HEGE and v.faults == []
+    assert [(n.line, n.position, n.kind) for n in v.notes] == [(2, 2, "三仄尾")]
+    v = check(poem, strict=True)
+    assert v.verdict == BUHE
+    assert [(f.line, f.position, f.rule) for f in v.faults] == [(2, 2, "三仄尾")]
+    assert v.marks[2][2] == "不合"
 
 
 def test_duijiu_xiangjiu_is_named_not_a_fault():

@@ -85,6 +85,7 @@ RULES = (
     "仄韵 poems, and any shape other than 4 or 8 lines of 5 or 7 characters, are 非近体",
 )
 
+AOJIU = ("本句自救", "对句相救")  #: the 拗救 kinds that make the verdict 合律（拗救）
 FORMS = {(4, 5): "五绝", (4, 7): "七绝", (8, 5): "五律", (8, 7): "七律"}
 HEGE, HEGE_AOJIU, BUHE, FEI = "合律", "合律（拗救）", "不合", "非近体"
 
@@ -151,7 +152,7 @@ class Verdict:
 
 
 _SPLIT = re.compile(r"[^\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]+")
-_NOTE = re.compile(r"（[^（）]*）|\([^()]*\)")
+_NOTE = re.compile(r"[（(][^（）()]*[）)]")  # the corpus sometimes opens with ( and closes with ）
 
 
 def split_lines(text: str) -> list[str]:
@@ -175,12 +176,14 @@ def _options(char: str) -> set[str]:
     return rhymes.tones_of(char)
 
 
-def check(lines: list[str] | str) -> Verdict:
+def check(lines: list[str] | str, strict: bool = False) -> Verdict:
     """Judge a 五绝, 七绝, 五律 or 七律 against 平水韵 (see the module's docstring for the rules).
 
     ``lines`` are the poem's lines (traditional or simplified; punctuation is stripped), or the
-    whole poem as one string. Raises ``UsageProblem`` for empty input or characters the table does
-    not know; any other shape gets the verdict 非近体 with its reason.
+    whole poem as one string. ``strict``: 三仄尾 is a fault (by default a note: the Tang masters use
+    平平仄仄仄 freely, and 王力 counts only 三平尾 as forbidden). Raises ``UsageProblem`` for empty
+    input or characters the table does not know; any other shape gets the verdict 非近体 with its
+    reason.
     """
     text = _clean(lines)
     if not text:
@@ -205,7 +208,20 @@ def check(lines: list[str] | str) -> Verdict:
                     + (" (排律 are not checked)" if n > 8 and n % 2 == 0 else ""))
         return v
     v.form = FORMS[(n, width)]
-    return _judge(v, width)
+    best, rhymes_first, reason = _rhyme(v)
+    if reason:
+        v.reason = reason
+        return v
+    # the first line's type decides the rest: take the reading of it under which the poem keeps
+    # the most rules (a 中 second character, or 平平仄平仄 against 仄仄平平仄)
+    tries = []
+    for first in (["B", "D"] if rhymes_first else ["A", "C"]):
+        w = Verdict(verdict=FEI, lines=list(text), tones=list(tones), form=v.form, rhyme=best,
+                    first_line_rhymes=rhymes_first)
+        _judge(w, width, first, strict)
+        table = LINES_5 if width == 5 else LINES_7
+        tries.append(((len(w.faults), len(w.notes), table[first][1] not in _options(text[0][1])), w))
+    return min(tries, key=lambda x: x[0])[1]
 
 
 def _rhyme(v: Verdict) -> tuple[str | None, bool, str | None]:
@@ -234,31 +250,23 @@ def _rhyme(v: Verdict) -> tuple[str | None, bool, str | None]:
     return best, rhymes_first, None
 
 
-def _judge(v: Verdict, width: int) -> Verdict:
-    best, rhymes_first, reason = _rhyme(v)
-    if reason:
-        v.reason = reason
-        return v
-    v.rhyme = best
-    v.first_line_rhymes = rhymes_first
+def _judge(v: Verdict, width: int, first_type: str, strict: bool) -> Verdict:
+    rhymes_first = v.first_line_rhymes
     table = LINES_5 if width == 5 else LINES_7
     off = width - 5  # the 五言 core starts here
     n = len(v.lines)
     types: list[str] = []
     for i, (line, tone) in enumerate(zip(v.lines, v.tones)):
         if i == 0:
-            allowed = ["B", "D"] if rhymes_first else ["A", "C"]
-            expected = None
-        elif i % 2:
+            types.append(first_type)
+            continue
+        if i % 2:
             allowed, expected = ["B", "D"], _OPPOSITE[types[-1]]
         else:
             allowed, expected = ["A", "C"], _STICK[types[-1]]
-        scores = {t: _key_misses(line, table[t], off) for t in allowed}
-        if expected is None:
-            # the first line's own 2nd character decides 平起/仄起 when both fit equally
-            second = _options(line[1])
-            chosen = min(allowed, key=lambda t: (scores[t], table[t][1] not in second))
-        elif scores[expected] == 0:
+        after = v.lines[i + 1] if i + 1 < n else None
+        scores = {t: _key_misses(line, table[t], off, after) for t in allowed}
+        if scores[expected] == 0:
             chosen = expected
         else:
             other = next(t for t in allowed if t != expected)
@@ -282,28 +290,37 @@ def _judge(v: Verdict, width: int) -> Verdict:
     for i in range(n):
         _check_line(v, i, types, table, off, resolved, bad)
     _check_rhyme(v, resolved, bad)
+    if not strict:  # 三仄尾 as a note
+        for f in [f for f in v.faults if f.rule == "三仄尾"]:
+            v.faults.remove(f)
+            bad.discard((f.line, f.position))
+            v.notes.append(Note(f.line, f.position, "三仄尾", f.detail + " (不以为病; strict=True 作错)"))
     v.marks = [["不合" if (i, p) in bad else "合" for p in range(width)] for i in range(n)]
     v.faults.sort(key=lambda f: (f.line, f.position))
     if v.faults:
         v.verdict = BUHE
-    elif any(x.kind in ("本句自救", "对句相救") for x in v.notes):
+    elif any(x.kind in AOJIU for x in v.notes):
         v.verdict = HEGE_AOJIU
     else:
         v.verdict = HEGE
     return v
 
 
-def _key_misses(line: str, pattern: str, off: int) -> int:
-    """Mismatches at the 2nd/4th(/6th) characters, counting the 拗 that 拗救 may excuse as fits."""
+def _key_misses(line: str, pattern: str, off: int, after: str | None) -> int:
+    """Mismatches at the 2nd/4th(/6th) characters; a 拗 counts as a fit only where it is answered.
+
+    ``after`` is the next line (an A line's 4th-character 拗 needs its 3rd to be 平).
+    """
     misses = 0
     for p in range(1, len(line) - 1, 2):
         want = pattern[p]
         if want in _options(line[p]):
             continue
         core = p - off
-        if pattern[off:] == LINES_5["A"] and core == 3:
-            continue  # 仄仄平仄仄: judged with the next line (对句相救)
-        if pattern[off:] == LINES_5["C"] and core == 3 and _options(line[p]) == {PING} and ZE in _options(line[off + 2]):
+        if pattern[off:] == LINES_5["A"] and core == 3 and after and PING in _options(after[off + 2]):
+            continue  # 仄仄平仄仄 answered by 平平平仄平 (对句相救)
+        if (pattern[off:] == LINES_5["C"] and core == 3 and _options(line[p]) == {PING}
+                and ZE in _options(line[off + 2]) and PING in _options(line[off])):
             continue  # 平平仄平仄 (特拗)
         misses += 1
     return misses
@@ -389,6 +406,12 @@ def _check_line(v, i, types, table, off, resolved, bad) -> None:
                 fault(c4, "平仄不合", f"第{c4 + 1}字 {line[c4]} 应平 (或对句第{c3 + 1}字用平以救)")
 
 
+def _simplified(c: str) -> str:
+    from poetry_search.normalize import to_simplified
+
+    return to_simplified(c)
+
+
 def _check_rhyme(v: Verdict, resolved, bad) -> None:
     best = v.rhyme
     for i, line in enumerate(v.lines):
@@ -399,6 +422,12 @@ def _check_rhyme(v: Verdict, resolved, bad) -> None:
         names = set(rhymes.groups_of(c))
         if best in names:
             _read(v, resolved, i, p, PING)
+            continue
+        alt = _simplified(c)
+        if alt != c and best in rhymes.groups_of(alt):
+            # a simplified text converted to traditional can carry the wrong form (征 -> 徵)
+            _read(v, resolved, i, p, PING)
+            v.notes.append(Note(i, p, "异体", f"韵脚 {c} 读作 {alt} ({best})"))
             continue
         neighbours = set().union(*[nb for nb in NEIGHBOURS if best in nb]) - {best}
         if i == 0 and names & neighbours:
