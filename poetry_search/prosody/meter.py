@@ -180,8 +180,9 @@ def check(lines: list[str] | str, strict: bool = False) -> Verdict:
     """Judge a 五绝, 七绝, 五律 or 七律 against 平水韵 (see the module's docstring for the rules).
 
     ``lines`` are the poem's lines (traditional or simplified; punctuation is stripped), or the
-    whole poem as one string. ``strict``: 三仄尾 is a fault (by default a note: the Tang masters use
-    平平仄仄仄 freely, and 王力 counts only 三平尾 as forbidden). Raises ``UsageProblem`` for empty
+    whole poem as one string. ``strict``: 三仄尾, and 特拗 (平平仄平仄) with a 仄 first character,
+    are faults; by default they are notes, because the Tang masters use both freely (平平仄仄仄;
+    故人具鸡黍). Raises ``UsageProblem`` for empty
     input or characters the table does not know; any other shape gets the verdict 非近体 with its
     reason.
     """
@@ -265,7 +266,7 @@ def _judge(v: Verdict, width: int, first_type: str, strict: bool) -> Verdict:
         else:
             allowed, expected = ["A", "C"], _STICK[types[-1]]
         after = v.lines[i + 1] if i + 1 < n else None
-        scores = {t: _key_misses(line, table[t], off, after) for t in allowed}
+        scores = {t: _key_misses(line, table[t], off, after, strict) for t in allowed}
         if scores[expected] == 0:
             chosen = expected
         else:
@@ -288,7 +289,7 @@ def _judge(v: Verdict, width: int, first_type: str, strict: bool) -> Verdict:
         for p in range(1, width, 2):
             bad.add((f.line, p))
     for i in range(n):
-        _check_line(v, i, types, table, off, resolved, bad)
+        _check_line(v, i, types, table, off, resolved, bad, strict)
     _check_rhyme(v, resolved, bad)
     if not strict:  # 三仄尾 as a note
         for f in [f for f in v.faults if f.rule == "三仄尾"]:
@@ -306,7 +307,7 @@ def _judge(v: Verdict, width: int, first_type: str, strict: bool) -> Verdict:
     return v
 
 
-def _key_misses(line: str, pattern: str, off: int, after: str | None) -> int:
+def _key_misses(line: str, pattern: str, off: int, after: str | None, strict: bool) -> int:
     """Mismatches at the 2nd/4th(/6th) characters; a 拗 counts as a fit only where it is answered.
 
     ``after`` is the next line (an A line's 4th-character 拗 needs its 3rd to be 平).
@@ -320,7 +321,7 @@ def _key_misses(line: str, pattern: str, off: int, after: str | None) -> int:
         if pattern[off:] == LINES_5["A"] and core == 3 and after and PING in _options(after[off + 2]):
             continue  # 仄仄平仄仄 answered by 平平平仄平 (对句相救)
         if (pattern[off:] == LINES_5["C"] and core == 3 and _options(line[p]) == {PING}
-                and ZE in _options(line[off + 2]) and PING in _options(line[off])):
+                and ZE in _options(line[off + 2]) and (PING in _options(line[off]) or not strict)):
             continue  # 平平仄平仄 (特拗)
         misses += 1
     return misses
@@ -335,7 +336,7 @@ def _read(v: Verdict, resolved: list[list[str]], i: int, p: int, want: str) -> s
     return resolved[i][p]
 
 
-def _check_line(v, i, types, table, off, resolved, bad) -> None:
+def _check_line(v, i, types, table, off, resolved, bad, strict) -> None:
     line, t = v.lines[i], types[i]
     pattern = table[t]
     width = len(line)
@@ -351,7 +352,6 @@ def _check_line(v, i, types, table, off, resolved, bad) -> None:
 
     last = width - 1
     c1, c3, c4 = off, off + 2, off + 3  # the 五言 core's 1st, 3rd and 4th characters
-    # 特拗 and the 拗 of the A line are decided before the free positions are read
     # 平平仄平仄 (特拗): the 4th cannot be read 仄 and the 3rd can; decided before the free positions
     special = core == LINES_5["C"] and _options(line[c4]) == {PING} and ZE in _options(line[c3])
     for p in range(width - 1):
@@ -388,10 +388,13 @@ def _check_line(v, i, types, table, off, resolved, bad) -> None:
     elif t == "C":
         if special:
             tone(c3, ZE)
+            v.notes.append(Note(i, c3, "本句自救", f"平平仄平仄: 第{c3 + 1}字 {line[c3]} 仄, 第{c4 + 1}字 {line[c4]} 平 (特拗)"))
             if tone(c1, PING) != PING:
-                fault(c1, "平仄不合", f"平平仄平仄 (特拗) 第{c1 + 1}字 {line[c1]} 须平")
-            else:
-                v.notes.append(Note(i, c3, "本句自救", f"平平仄平仄: 第{c3 + 1}字 {line[c3]} 仄, 第{c4 + 1}字 {line[c4]} 平 (特拗)"))
+                detail = f"平平仄平仄 (特拗) 第{c1 + 1}字 {line[c1]} 须平"
+                if strict:
+                    fault(c1, "平仄不合", detail)
+                else:  # 故人具鸡黍, 客心洗流水: the Tang poets did not keep to it
+                    v.notes.append(Note(i, c1, "特拗首字仄", detail + " (王力; strict=True 作错)"))
         elif tone(c3, PING) == ZE and resolved[i][c4] == ZE:
             fault(c3, "三仄尾", f"第{c3 + 1}字 {line[c3]} 仄: 末三字皆仄")
     elif t == "A":
