@@ -28,7 +28,7 @@ from poetry_search.prosody.meter import check, split_lines
 SECTIONS = ("五言絕句", "七言絕句", "五言律詩", "七言律詩")
 
 
-def tang300(root: str) -> dict:
+def tang300(root: str, strict: bool = False) -> dict:
     with open(os.path.join(root, "mengxue", "tangshisanbaishou.json"), encoding="utf-8") as f:
         book = json.load(f)
     verdicts: Counter = Counter()
@@ -42,7 +42,7 @@ def tang300(root: str) -> dict:
         for poem in section["content"]:
             title = poem["chapter"] + (f" ({poem['subchapter']})" if poem.get("subchapter") else "")
             try:
-                v = check("".join(poem["paragraphs"]))
+                v = check("".join(poem["paragraphs"]), strict=strict)
                 verdict = v.verdict
             except UsageProblem as e:
                 v, verdict = None, f"error: {e}"
@@ -130,8 +130,9 @@ def main() -> None:
     ap.add_argument("corpus")
     ap.add_argument("--json", help="write the figures here as JSON")
     ap.add_argument("--list", action="store_true", help="print every 唐诗三百首 poem not judged 合律")
+    ap.add_argument("--strict", action="store_true", help="三仄尾 and 特拗 with a 仄 first character are faults")
     args = ap.parse_args()
-    t = tang300(args.corpus)
+    t = tang300(args.corpus, strict=args.strict)
     print(f"唐诗三百首 绝句/律诗: {t['poems']} poems, {t['ok_share']:.1%} 合律 or 合律（拗救）; "
           f"{t['ok_share_of_ping_rhymed']:.1%} of the {t['poems'] - t['ze_rhyme']} that rhyme in 平声")
     print("  verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(t["verdicts"].items())))
