@@ -200,6 +200,9 @@ def _with(changes: dict[int, str]) -> list[str]:
     ({3: "登高望远楼"}, (3, 1, "失对")),  # a 平平仄仄平 line after 平平平仄仄
     ({2: "远目穷千里", 3: "登临更上楼"}, (2, 1, "失粘")),  # lines 3-4 repeat the type of 1-2
     ({2: "欲穷千里游"}, (2, 4, "平仄不合")),  # an unrhymed line ending in 平
+    ({2: "欲去千里目"}, (2, 1, "失粘")),  # the 2nd alone: 去 仄 after 河 平
+    ({0: "白云依山尽"}, (0, 1, "失对")),  # the 2nd alone: 云 平 against 河 平
+    ({1: "黄土入海流"}, (1, 1, "失对")),  # the 2nd alone: 土 仄 against 日 仄
 ])
 def test_each_broken_rule_is_caught_once(changes, fault):
     for i, s in changes.items():

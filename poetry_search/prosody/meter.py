@@ -10,7 +10,8 @@ against the book):
   the first line ends).
 * **对 and 粘.** In a couplet the second characters are of opposite tones (对); the second character
   of an odd line (3, 5, 7) has the tone of the line before it (粘). A line that is a regular line of
-  the other type breaks 对 (失对) or 粘 (失粘) rather than its own characters.
+  the other type breaks 对 (失对) or 粘 (失粘) rather than its own characters; so does a wrong 2nd
+  character alone (失粘 on lines 3, 5, 7; 失对 on the others).
 * **一三五不论.** In 五言 the 1st and 3rd characters, in 七言 the 1st, 3rd and 5th, may take either
   tone, except where that makes 孤平 (the 平平仄仄平 line with only the rhyme and one other 平),
   三平尾 (a line ending 平平平) or 三仄尾 (a 平平平仄仄 line ending 仄仄仄). The 2nd, 4th, 6th
@@ -363,7 +364,13 @@ def _check_line(v, i, types, table, off, resolved, bad, strict) -> None:
             if core == LINES_5["A"] and p == c4 and _options(line[p]) == {ZE}:
                 continue  # checked with the next line below
             if tone(p, want) != want and (i, p) not in bad:
-                fault(p, "平仄不合", f"第{p + 1}字 {line[p]} 应{want}")
+                if p == 1:  # 粘对 are judged by the 2nd character
+                    odd = i % 2 == 0 and i > 0
+                    other = i - 1 if odd or i % 2 else i + 1
+                    rule, rel = ("失粘", "粘") if odd else ("失对", "对")
+                    fault(p, rule, f"第2字 {line[p]} 应{want}: 与第{other + 1}句不{rel}")
+                else:
+                    fault(p, "平仄不合", f"第{p + 1}字 {line[p]} 应{want}")
         # free positions are read as the pattern wants; the rules below look at them
         elif p != c3 and not (core == LINES_5["B"] and p == c1):
             tone(p, want)
