@@ -308,3 +308,14 @@ def test_rhyme_read_through_the_simplified_form():
 def test_split_lines_drops_editors_notes():
     assert split_lines("春草明年綠，王孫歸不歸？(明年 一作：年年)") == ["春草明年綠", "王孫歸不歸"]
     assert split_lines("受降城外月如霜。(回樂一作：回樂）不知何處") == ["受降城外月如霜", "不知何處"]
+
+
+def test_verdict_as_json():
+    import json
+
+    v = check(_with({1: "大河入海流"}))
+    d = json.loads(json.dumps(v.as_dict(), ensure_ascii=False))
+    assert d["verdict"] == "不合" and d["ok"] is False
+    assert d["faults"] == [{"line": 1, "position": 0, "rule": "孤平", "detail": v.faults[0].detail}]
+    assert len(d["marks"]) == 4 and d["marks"][1][0] == "不合"
+    assert d["lines"] == _with({1: "大河入海流"})

@@ -29,7 +29,7 @@ against the book):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from poetry_search.errors import UsageProblem
 from poetry_search.prosody import rhymes
@@ -150,6 +150,10 @@ class Verdict:
     def ok(self) -> bool:
         """合律, with or without 拗救."""
         return self.verdict in (HEGE, HEGE_AOJIU)
+
+    def as_dict(self) -> dict:
+        """Plain data for JSON (``json.dumps(v.as_dict(), ensure_ascii=False)``)."""
+        return {**asdict(self), "ok": self.ok, "rules": list(self.rules)}
 
 
 _SPLIT = re.compile(r"[^\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]+")
