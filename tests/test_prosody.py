@@ -308,6 +308,7 @@ def test_rhyme_read_through_the_simplified_form():
 def test_split_lines_drops_editors_notes():
     assert split_lines("春草明年綠，王孫歸不歸？(明年 一作：年年)") == ["春草明年綠", "王孫歸不歸"]
     assert split_lines("受降城外月如霜。(回樂一作：回樂）不知何處") == ["受降城外月如霜", "不知何處"]
+    assert split_lines("[玄]宗回馬楊妃死，雲雨雖亡日月新。[1]") == ["玄宗回馬楊妃死", "雲雨雖亡日月新"]
 
 
 def test_verdict_as_json():
@@ -319,3 +320,28 @@ def test_verdict_as_json():
     assert d["faults"] == [{"line": 1, "position": 0, "rule": "孤平", "detail": v.faults[0].detail}]
     assert len(d["marks"]) == 4 and d["marks"][1][0] == "不合"
     assert d["lines"] == _with({1: "大河入海流"})
+
+
+def test_the_samples_regulated_poems():
+    """The shipped sample's 唐诗三百首 poems tagged 五言/七言 绝句/律诗: the 仄韵 古绝 among them are
+    exactly the ones whose rhymes any dictionary gives as 仄, and most of the rest are 合律."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "data" / "sample" / "quantangshi" / "唐诗三百首.json"
+    poems = json.loads(path.read_text(encoding="utf-8"))
+    tagged = [p for p in poems if {"五言律诗", "七言律诗", "五言绝句", "七言绝句"} & set(p.get("tags", []))]
+    assert len(tagged) == 219
+    verdicts = [(p["title"], check("".join(p["paragraphs"]))) for p in tagged]
+    ze_rhymed = [t for t, v in verdicts if v.verdict == FEI and v.reason.startswith("仄韵")]
+    assert len(ze_rhymed) == 10
+    assert set(ze_rhymed) == {
+        "春曉", "江雪", "輞川集 鹿柴", "輞川集 竹里館", "雜詩三首 二", "崔九欲往南山馬上口號與別",
+        "尋隱者不遇", "訪羊尊師", "送靈澈上人", "送方外上人",
+    }
+    rest = [v for t, v in verdicts if v.verdict != FEI]
+    assert len(rest) == 208
+    assert sum(v.ok for v in rest) / len(rest) >= 0.85
+    by_title = dict(verdicts)
+    for title in ("登鸛雀樓", "春望", "旅夜書懷", "楓橋夜泊", "登高"):
+        assert by_title[title].ok, (title, by_title[title].faults)

@@ -160,9 +160,14 @@ _SPLIT = re.compile(r"[^\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]+")
 _NOTE = re.compile(r"[（(][^（）()]*[）)]")  # the corpus sometimes opens with ( and closes with ）
 
 
+_SUPPLIED = re.compile(r"\[([^\]\s]{1,2})\]")  # [玄]: a character the editors supplied; it stays
+_BRACKETED = re.compile(r"\[[^\]]*\]|〖[^〗]*〗")
+
+
 def split_lines(text: str) -> list[str]:
     """A poem as one string -> its lines: split at punctuation and whitespace, notes ``（…）`` dropped."""
-    return [s for s in _SPLIT.split(_NOTE.sub("", text)) if s]
+    text = _BRACKETED.sub("", _SUPPLIED.sub(r"\1", _NOTE.sub("", text)))
+    return [s for s in _SPLIT.split(text) if s]
 
 
 def _clean(lines: list[str] | str) -> list[str]:
