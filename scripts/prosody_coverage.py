@@ -19,7 +19,7 @@ import sys
 import time
 from collections import Counter
 
-from poetry_search.corpus import CorpusReader, poem_lines
+from poetry_search.corpus.reader import CorpusReader, poem_lines
 from poetry_search.prosody import rhymes
 
 

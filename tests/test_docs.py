@@ -135,6 +135,9 @@ def test_every_option_in_a_command_s_section_exists(command):
 
 def test_every_option_anywhere_in_the_docs_exists():
     every = set().union(*(help_options(c) for c in COMMANDS)) | {"--help", "--version"}
+    # the options of the project's own scripts and benchmarks, which the docs run too
+    for script in [*ROOT.glob("scripts/*.py"), *ROOT.glob("bench/*.py")]:
+        every |= set(re.findall(r"add_argument\(\s*\"(--[a-z][a-z-]*)\"", script.read_text("utf-8")))
     for page, text in pages().items():
         mentioned = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", text))
         assert mentioned - every == set(), page

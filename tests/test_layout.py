@@ -106,7 +106,7 @@ def test_the_parts_under_the_facade_never_import_it():
 
 def test_stages_import_only_earlier_stages():
     """The folders read as the data flow: a stage imports its own and earlier stages only."""
-    order = ["options", "errors", "files", "corpus", "encode", "store", "build", "search", "evaluate", "cli", "server"]
+    order = ["options", "errors", "files", "corpus", "prosody", "encode", "store", "build", "search", "evaluate", "cli", "server"]
     graph = _imports()
     stage = {m: (m.split(".")[1] if m.count(".") else "") for m in graph}
     checked = 0

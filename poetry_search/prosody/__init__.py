@@ -4,7 +4,7 @@ Schemes other than 平水韵 (词林正韵 for ci, 中华新韵 for modern tones
 ``rhymes`` as modules of the same shape.
 """
 
-from poetry_search.prosody.rhymes import (
+from .rhymes import (
     Group,
     all_groups,
     group,

@@ -31,9 +31,9 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
-from poetry_search.errors import UsageProblem
-from poetry_search.prosody import rhymes
-from poetry_search.prosody.rhymes import BOTH, PING, UNKNOWN, ZE
+from ..errors import UsageProblem
+from . import rhymes
+from .rhymes import BOTH, PING, UNKNOWN, ZE
 
 # ---------------------------------------------------------------------------------------------
 # The pattern tables (王力《诗词格律》 第一章).
@@ -425,7 +425,7 @@ def _check_line(v, i, types, table, off, resolved, bad, strict) -> None:
 
 
 def _simplified(c: str) -> str:
-    from poetry_search.normalize import to_simplified
+    from ..corpus.normalize import to_simplified
 
     return to_simplified(c)
 

@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from poetry_search.errors import UsageProblem
+from ..errors import UsageProblem
 
 DATA = Path(__file__).resolve().parent / "data"
 
