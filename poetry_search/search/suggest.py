@@ -37,7 +37,7 @@ def suggest_names(name: str, known: Sequence[str], n: int = 3) -> list[str]:
     # one extra, in case ``name`` itself is among ``known``; all for one character (see _shares)
     found = process.extract(name, known, scorer=Levenshtein.distance, score_cutoff=limit,
                             limit=None if len(name) == 1 else n + 1)
-    found.sort(key=lambda m: (m[1], m[2]))  # distance, then position in known
+    found.sort(key=lambda m: (m[1], m[2]))  # distance, then position in known (ties: not promised by RapidFuzz)
     return [m[0] for m in found if m[1] > 0 and _shares(name, m[0], m[1])][:n]
 
 
