@@ -243,3 +243,25 @@ def test_a_text_stream_is_read_through_its_buffer():
     got = list(iter_lines(stream))
     assert len(got) == 2
     assert got[0] == (1, "床前明月光") and isinstance(got[1][1], UsageProblem)
+
+
+# -- with today's normaliser -------------------------------------------------------------------
+
+def _cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
+
+
+@given(st.sampled_from(LINES), st.lists(st.tuples(st.integers(0, 40), st.sampled_from(INVISIBLE + SPACES)), max_size=6))
+def test_folded_then_normalised_is_the_clean_lines_text(line, sprinkles):
+    """What the normaliser will embed and match once it folds first: the clean line's text."""
+    from poetry_search.normalize import Normalizer
+
+    norm = Normalizer()
+    dirty = list(line)
+    for pos, ch in sprinkles:
+        # spaces only between two ideographs: inside an editor's bracket ([攪]) a space is content
+        gaps = [i for i in range(1, len(dirty)) if _cjk(dirty[i - 1]) and _cjk(dirty[i])] if ch in SPACES else \
+            list(range(len(dirty) + 1))
+        if gaps:
+            dirty.insert(gaps[pos % len(gaps)], ch)
+    assert norm.text(fold_invisible("".join(dirty))) == norm.text(line)
