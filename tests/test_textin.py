@@ -37,6 +37,7 @@ def _paragraph_lines() -> list[str]:
 
 
 LINES = _paragraph_lines()
+fold_invisible("")  # builds the category table once, outside Hypothesis' per-example deadline
 any_text = st.text(alphabet=st.characters(exclude_categories=()), max_size=200)  # surrogates included
 
 
