@@ -265,6 +265,7 @@ class EncodeWorker:
                  threads: int | None):
         import ray
 
+        t = time.perf_counter()
         ip, host = ray.util.get_node_ip_address(), socket.gethostname()
         where = f"{ip} ({host})"
         try:
@@ -290,8 +291,8 @@ class EncodeWorker:
             import torch
 
             what = f"cpu x{torch.get_num_threads()}"
-        # ip|hostname|pid|device: one string per row, so the driver can count each worker's lines
-        self.name = f"{ip}|{host}|{os.getpid()}|{what}"
+        # ip|hostname|pid|load seconds|device: one string per row, so the driver can count each worker's lines
+        self.name = f"{ip}|{host}|{os.getpid()}|{time.perf_counter() - t:.3f}|{what}"
 
     def __call__(self, batch: dict) -> dict:
         t = time.perf_counter()
@@ -315,6 +316,7 @@ class WorkerReport:
     device: str
     lines: int = 0
     seconds: float = 0.0  # inside Encoder.encode
+    load_seconds: float = 0.0  # the actor's Encoder load (imports, model resolution and weights)
 
     def rate(self) -> float:
         return self.lines / self.seconds if self.seconds else 0.0
@@ -401,6 +403,10 @@ def encode_on_ray(ids: Sequence[int] | np.ndarray, texts: Sequence[str], model: 
         ctx = DataContext.get_current()
         saved = (ctx.enable_progress_bars, ctx.max_consecutive_actor_init_deaths)
         ctx.enable_progress_bars = progress
+        data_log = logging.getLogger("ray.data")
+        saved_level = data_log.level
+        if not progress:  # Ray Data's per-run notices ("Starting execution ...") are progress
+            data_log.setLevel(logging.WARNING)
         # An actor that dies while loading the model fails the build at once: a model that does not
         # load on a node will not load on the next try either.
         ctx.max_consecutive_actor_init_deaths = 0
@@ -416,13 +422,13 @@ def encode_on_ray(ids: Sequence[int] | np.ndarray, texts: Sequence[str], model: 
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=window):
                 if not report.batches:
                     report.first_batch_seconds = time.perf_counter() - t0
-                names, first = np.unique(batch["worker"], return_index=True)
+                names = np.unique(batch["worker"])
                 for name in names:
                     rows = batch["worker"] == name
                     w = workers.get(name)
                     if w is None:
-                        ip, host, pid, what = str(name).split("|", 3)
-                        w = workers[name] = WorkerReport(ip, host, int(pid), what)
+                        ip, host, pid, load, what = str(name).split("|", 4)
+                        w = workers[name] = WorkerReport(ip, host, int(pid), what, load_seconds=float(load))
                     w.lines += int(rows.sum())
                     w.seconds += float(batch["seconds"][rows].sum())
                 t = time.perf_counter()
@@ -441,6 +447,7 @@ def encode_on_ray(ids: Sequence[int] | np.ndarray, texts: Sequence[str], model: 
                              "the vectors committed so far stay in the cache: run the build again") from None
         finally:
             ctx.enable_progress_bars, ctx.max_consecutive_actor_init_deaths = saved
+            data_log.setLevel(saved_level)
         report.workers = sorted(workers.values(), key=lambda w: (w.ip, w.pid))
         if report.lines != len(texts):
             raise BuildError(f"Ray returned {report.lines:,} vectors for {len(texts):,} lines: run the build again "
@@ -484,5 +491,25 @@ class CacheWriter:
         self._last = time.monotonic()
 
 
-__all__ = ["connect", "probe_cluster", "encode_on_ray", "CacheWriter", "RayPlan", "RayReport", "WorkerReport",
+def encode_missing_on_ray(texts: Sequence[str], cache, plan: RayPlan, *, commit_every: int = 16_384,
+                          commit_seconds: float = 10.0, chunk: int = BLOCK_LINES, block_lines: int = BLOCK_LINES,
+                          window: int = WINDOW, progress: bool = False) -> tuple[int, int, RayReport]:
+    """What ``encode_missing`` does for a local build, on Ray: make sure every text has a vector in
+    ``cache``; returns (encoded now, found in the cache, the run's report).
+
+    Only the texts the cache lacks go to the cluster, under their positions in ``texts``; the
+    vectors are committed every ``commit_every`` vectors or ``commit_seconds`` as they arrive, so a
+    killed driver loses at most that much and the next run encodes only the rest."""
+    found = np.zeros(len(texts), dtype=bool)
+    for s in range(0, len(texts), chunk):
+        found[s:s + chunk] = cache.contains(texts[s:s + chunk])
+    missing = np.flatnonzero(~found)
+    writer = CacheWriter(cache, texts, every=commit_every, seconds=commit_seconds)
+    report = encode_on_ray(missing, [texts[i] for i in missing], plan.model, on_batch=writer, plan=plan,
+                           block_lines=block_lines, window=window, progress=progress)
+    writer.flush()
+    return len(missing), int(found.sum()), report
+
+
+__all__ = ["connect", "encode_missing_on_ray", "probe_cluster", "encode_on_ray", "CacheWriter", "RayPlan", "RayReport", "WorkerReport",
            "NodeFacts"]
