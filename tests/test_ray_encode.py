@@ -54,41 +54,33 @@ def _encode_workers_alive() -> dict:
 
 
 def test_vectors_equal_local_encoder_and_reference(driver, tiny_model, lines, local_vectors, reference, tmp_path):
-    from poetry_search.build.ray_encode import CacheWriter, encode_on_ray
+    """encode_missing_on_ray over a cache that holds a third of the lines: only the rest travel,
+    and what comes back equals the local Encoder and plain transformers."""
+    from poetry_search.build.ray_encode import encode_missing_on_ray, probe_cluster
     from poetry_search.cache import EmbeddingCache, cache_key
     from poetry_search.encoder import Encoder
 
-    ids = _ids(len(lines))
-    text_of = dict(zip(ids.tolist(), lines))
-    key = cache_key(Encoder(tiny_model, device="cpu", precision="fp32").describe())
+    local = Encoder(tiny_model, device="cpu", precision="fp32")
+    key = cache_key(local.describe())
     cache = EmbeddingCache(tmp_path / "cache", key)
-    writer = CacheWriter(cache, text_of, every=100)
-    got: dict[int, np.ndarray] = {}
-
-    def on_batch(batch_ids, vectors):
-        assert len(batch_ids) == len(vectors)
-        for i, v in zip(batch_ids.tolist(), vectors):
-            assert i not in got, f"id {i} came back twice"
-            got[i] = v.copy()
-        writer(batch_ids, vectors)
-
-    report = encode_on_ray(ids, lines, tiny_model, on_batch=on_batch, address=driver.address, precision="fp32",
-                           device="cpu", concurrency=2, block_lines=32)
-    writer.flush()
-    assert sorted(got) == ids.tolist() and len(got) == 300
-    ray_vecs = np.stack([got[i] for i in ids.tolist()])
-    assert ray_vecs.shape == local_vectors.shape
-    cos_local = (ray_vecs * local_vectors).sum(1)
-    assert len(cos_local) == 300 and cos_local.min() >= 0.99999
-    ref = reference.many(lines)  # plain transformers, written apart from poetry_search
-    cos_ref = (ray_vecs * ref).sum(1)
-    assert len(cos_ref) == 300 and cos_ref.min() >= 0.99999
-    # what the workers committed is what a lookup finds
-    found, cached = EmbeddingCache(tmp_path / "cache", key).lookup(lines)
-    assert found.all() and len(found) == 300 and writer.committed == 300
-    assert np.array_equal(cached, ray_vecs)
-    assert report.lines == 300 and report.batches == 10 and report.precision == "fp32" and report.device == "cpu"
-    assert sum(w.lines for w in report.workers) == 300
+    cache.store(lines[::3], local_vectors[::3])
+    plan = probe_cluster(tiny_model, address=driver.address, device="cpu", precision="fp32", concurrency=2,
+                         expect_fingerprint=local.resolved.fingerprint)
+    assert (plan.device, plan.precision, plan.concurrency, plan.cpus_per_worker) == ("cpu", "fp32", 2, 1.0)
+    assert len(plan.nodes) == 1 and plan.nodes[0].ip == "127.0.0.1"
+    encoded, from_cache, report = encode_missing_on_ray(lines, cache, plan, commit_every=64, block_lines=16)
+    assert (encoded, from_cache) == (200, 100)
+    found, got = EmbeddingCache(tmp_path / "cache", key).lookup(lines)
+    assert found.all() and len(found) == 300
+    fresh = np.ones(300, dtype=bool)
+    fresh[::3] = False
+    cos_local = (got[fresh] * local_vectors[fresh]).sum(1)
+    assert len(cos_local) == 200 and cos_local.min() >= 0.99999
+    ref = reference.many([t for t, f in zip(lines, fresh) if f])  # plain transformers, apart from poetry_search
+    cos_ref = (got[fresh] * ref).sum(1)
+    assert len(cos_ref) == 200 and cos_ref.min() >= 0.99999
+    assert report.lines == 200 and report.batches == 13 and report.precision == "fp32" and report.device == "cpu"
+    assert sum(w.lines for w in report.workers) == 200
     assert 1 <= len(report.workers) <= 2
     assert all(w.ip == "127.0.0.1" and w.device == "cpu x1" for w in report.workers)
     manifest = report.manifest()["ray"]
@@ -100,7 +92,7 @@ def test_a_worker_killed_mid_run_is_restarted_and_the_vectors_are_the_same(drive
     from poetry_search.build.ray_encode import encode_on_ray
 
     many = lines * 10  # 3,000 lines in 188 blocks: the pool is still busy when the first block is back
-    ids = np.arange(len(many), dtype=np.int64)
+    ids = _ids(len(many))
     got: dict[int, np.ndarray] = {}
     killed: dict = {}
     before = set(_encode_workers_alive())
@@ -112,7 +104,9 @@ def test_a_worker_killed_mid_run_is_restarted_and_the_vectors_are_the_same(drive
             aid, actor = sorted(alive.items())[0]
             os.kill(actor["Pid"], signal.SIGKILL)
             killed.update(actor_id=aid, pid=actor["Pid"], at=len(got))
+        assert len(batch_ids) == len(vectors)
         for i, v in zip(batch_ids.tolist(), vectors):
+            assert i not in got, f"id {i} came back twice"
             got[i] = v.copy()
 
     report = encode_on_ray(ids, many, tiny_model, on_batch=on_batch, address=driver.address, precision="fp32",
