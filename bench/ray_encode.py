@@ -36,7 +36,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-
 from run import say, table  # noqa: E402
 
 CORPUS_LINES = 3_110_000  # distinct lines of chinese-poetry@2.0.1 (the index's texts table)
@@ -48,7 +47,7 @@ def rss() -> int:
 
 
 def sample_texts(n: int) -> list[str]:
-    from poetry_search.corpus import CorpusReader, poem_lines
+    from poetry_search.corpus.reader import CorpusReader, poem_lines
 
     reader = CorpusReader(ROOT / "data" / "sample")
     norm = reader.normalizer()
@@ -59,7 +58,7 @@ def sample_texts(n: int) -> list[str]:
 
 
 def run_local(model: str, texts: list[str], label: str = "local") -> tuple[dict, np.ndarray]:
-    from poetry_search.encoder import Encoder
+    from poetry_search.encode.encoder import Encoder
 
     t = time.perf_counter()
     enc = Encoder(model, device="cpu", precision="fp32")
@@ -117,7 +116,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = args.model
     if not model:
-        from poetry_search.testing import make_random_bert
+        from random_models import make_random_bert
 
         folder = Path(tempfile.gettempdir()) / f"poetry-search-bench-{args.shape}-bert"
         if not (folder / "config.json").exists():

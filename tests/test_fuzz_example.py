@@ -19,9 +19,12 @@ from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
+from schemathesis.checks import (  # noqa: E402
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
-from schemathesis.checks import (not_a_server_error, response_schema_conformance,  # noqa: E402
-                                 status_code_conformance)
 
 from poetry_search.corpus.textin import check_visible, fold_invisible, read_text  # noqa: E402
 from poetry_search.errors import UsageProblem  # noqa: E402

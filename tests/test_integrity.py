@@ -11,8 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from poetry_search.store.integrity import (DEFAULT_REBUILD, check_changed, check_quick, default_algo, file_hash,
-                                           file_record, records, sqlite_integrity, verify)
+from poetry_search.store.integrity import (
+    DEFAULT_REBUILD,
+    check_changed,
+    check_quick,
+    default_algo,
+    file_hash,
+    file_record,
+    records,
+    sqlite_integrity,
+    verify,
+)
 
 FIX = "the index is damaged: run `poetry-search info --verify`, then rebuild with `poetry-search index"
 

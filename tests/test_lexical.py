@@ -321,13 +321,17 @@ def test_lexical_only_index_refuses_search_by_meaning(lexical_index):
 # -- CLI -------------------------------------------------------------------------------------
 
 
-def test_cli_find_poem_and_errors(lexical_index):
+def test_cli_find_poem_and_errors(lexical_index, texts_table):
     ix = str(lexical_index.path)
     r = run_cli("find", "明月", "--index", ix, "-k", "3")
-    assert r.returncode == 0 and r.stdout.startswith("明月: 31 lines (showing 1-3)")
+    with_mingyue = sum("明月" in t for t in texts_table)  # brute force over the distinct lines
+    assert with_mingyue > 20
+    assert r.returncode == 0 and r.stdout.startswith(f"明月: {with_mingyue} lines (showing 1-3)")
     r = run_cli("find", "?花*", "--index", ix, "--json", "-k", "2", "--offset", "1")
     data = json.loads(r.stdout)
-    assert data["total"] == 66 and data["offset"] == 1 and len(data["hits"]) == 2
+    second_hua = sum(len(t) >= 2 and t[1] == "花" for t in texts_table)
+    assert second_hua > 50
+    assert data["total"] == second_hua and data["offset"] == 1 and len(data["hits"]) == 2
     assert all(h["text"][1] == "花" and h["match"] == "contains" for h in data["hits"])
     r = run_cli("find", "--title", "静夜思", "--index", ix)
     assert r.returncode == 0 and "李白" in r.stdout and "1 poems" in r.stdout

@@ -15,8 +15,14 @@ def test_simplified_passes_through():
 
 
 def test_every_sentence_punctuation_splits():
-    texts = [t for _, t in split("一，二。三！四？五；六：七、八,九.十!甲?乙;丙:丁")]
-    assert texts == list("一二三四五六七八九十甲乙丙丁")
+    texts = [t for _, t in split("一，二。三！四？五；六：七,八.九!十?甲;乙:丙")]
+    assert texts == list("一二三四五六七八九十甲乙丙")
+
+
+def test_the_enumeration_comma_stays_inside_a_line():
+    # ci use 、 inside a line: 便胜却、人间无数 is one line, embedded without the comma
+    assert split("金风玉露一相逢，便胜却、人间无数。") == [("金风玉露一相逢", "金风玉露一相逢"), ("便胜却、人间无数", "便胜却人间无数")]
+    assert [t for _, t in split("甲、乙､丙﹑丁")] == ["甲乙丙丁"]
 
 
 def test_annotations_leave_text_but_stay_in_original():

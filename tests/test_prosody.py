@@ -9,8 +9,26 @@ from __future__ import annotations
 import pytest
 
 from poetry_search.errors import UsageProblem
-from poetry_search.prosody import group, group_members, groups_of, line_tones, lookup, rhyme_group, tones_of
-from poetry_search.prosody.meter import BUHE, FEI, HEGE, HEGE_AOJIU, LINES_5, LINES_7, QUATRAINS, check, split_lines
+from poetry_search.prosody import (
+    group,
+    group_members,
+    groups_of,
+    line_tones,
+    lookup,
+    rhyme_group,
+    tones_of,
+)
+from poetry_search.prosody.meter import (
+    BUHE,
+    FEI,
+    HEGE,
+    HEGE_AOJIU,
+    LINES_5,
+    LINES_7,
+    QUATRAINS,
+    check,
+    split_lines,
+)
 
 # -- the table -----------------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ import signal
 
 import numpy as np
 import pytest
-
 from ray_cluster import ray_head_fixture
 
 ray_head = ray_head_fixture(num_cpus=2)
@@ -26,7 +25,7 @@ def lines(sample_lines) -> list[str]:
 
 @pytest.fixture(scope="module")
 def local_vectors(tiny_model, lines) -> np.ndarray:
-    from poetry_search.encoder import Encoder
+    from poetry_search.encode.encoder import Encoder
 
     return Encoder(tiny_model, device="cpu", precision="fp32").encode(lines)
 
@@ -57,8 +56,8 @@ def test_vectors_equal_local_encoder_and_reference(driver, tiny_model, lines, lo
     """encode_missing_on_ray over a cache that holds a third of the lines: only the rest travel,
     and what comes back equals the local Encoder and plain transformers."""
     from poetry_search.build.ray_encode import encode_missing_on_ray, probe_cluster
-    from poetry_search.cache import EmbeddingCache, cache_key
-    from poetry_search.encoder import Encoder
+    from poetry_search.encode.cache import EmbeddingCache, cache_key
+    from poetry_search.encode.encoder import Encoder
 
     local = Encoder(tiny_model, device="cpu", precision="fp32")
     key = cache_key(local.describe())
@@ -152,3 +151,26 @@ def test_a_model_that_fails_to_load_in_the_worker_stops_the_build_with_one_line(
     msg = str(e.value)
     assert "\n" not in msg and not calls
     assert msg.startswith("Ray worker 127.0.0.1 (") and str(broken) in msg and "every node" in msg
+
+
+def test_index_built_on_ray_equals_a_local_build(driver, tiny_model, sample_index, tmp_path):
+    """build_index(ray=ADDRESS) on the sample, with an empty cache so every line is encoded on the
+    cluster: the same texts and ids as the local fp32 build, every vector within cosine 1e-5, the
+    same top 10 for queries, and a manifest that says Ray built it."""
+    from conftest import SAMPLE
+
+    from poetry_search import Index, build_index
+
+    report = build_index(SAMPLE, tmp_path / "ray-index", model=tiny_model, precision="fp32", ray=driver.address,
+                         ray_workers=1, cache_dir=tmp_path / "cache", onnx=False)
+    local, remote = Index.open(sample_index), Index.open(tmp_path / "ray-index")
+    assert report.encoded == len(remote) == len(local) and report.from_cache == 0
+    texts = lambda idx: [r[0] for r in idx.store.conn.execute("SELECT text FROM texts ORDER BY id")]  # noqa: E731
+    assert texts(local) == texts(remote)
+    a, b = local.vectors.rows(0, len(local)), remote.vectors.rows(0, len(remote))
+    assert np.einsum("nd,nd->n", a, b).min() >= 0.99999
+    for q in ("大梦谁先觉", "明月几时有", "春风又绿江南岸"):
+        assert [h.id for h in local.search(q, k=10, mode="semantic")] == [h.id for h in remote.search(q, k=10, mode="semantic")]
+    ray_info = remote.manifest["ray"]
+    assert ray_info["lines"] == len(remote) and len(ray_info["workers"]) == 1 and ray_info["workers"][0]["device"] == "cpu"
+    assert "ray" not in local.manifest

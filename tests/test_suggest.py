@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from poetry_search.normalize import fold
+from poetry_search.corpus.normalize import fold
 from poetry_search.search.suggest import levenshtein, suggest_names
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"

@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poetry_search.corpus.textin import QUOTE_CHARS, check_visible, fold_invisible, iter_lines, quote, read_text
+from poetry_search.corpus.textin import (
+    QUOTE_CHARS,
+    check_visible,
+    fold_invisible,
+    iter_lines,
+    quote,
+    read_text,
+)
 from poetry_search.errors import UsageProblem
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -255,7 +262,7 @@ def _cjk(ch: str) -> bool:
 @given(st.sampled_from(LINES), st.lists(st.tuples(st.integers(0, 40), st.sampled_from(INVISIBLE + SPACES)), max_size=6))
 def test_folded_then_normalised_is_the_clean_lines_text(line, sprinkles):
     """What the normaliser will embed and match once it folds first: the clean line's text."""
-    from poetry_search.normalize import Normalizer
+    from poetry_search.corpus.normalize import Normalizer
 
     norm = Normalizer()
     dirty = list(line)

@@ -27,10 +27,10 @@ from .. import __version__, files
 from ..corpus.normalize import NORMALIZE_VERSION, fold
 from ..corpus.reader import CorpusReader, poem_lines
 from ..encode.cache import EmbeddingCache, cache_key
-from ..encode.encoder import Encoder
+from ..encode.encoder import Encoder, resolve_model
 from ..errors import BuildError, CorpusError, PoetrySearchError, UsageProblem
 from ..options import DEFAULT_CORPUS, DEFAULT_INDEX, DEFAULT_MODEL
-from ..store import vectors
+from ..store import integrity, vectors
 from ..store.db import DB_NAME, SCHEMA_VERSION, Store
 from ..store.recall import TopK
 from .lexicon import build_lexicon
@@ -231,20 +231,36 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
                 precision: str = "auto", device: str = "auto", batch_size: int | None = None,
                 index_type: str = "auto", cache_dir: str | Path | None = None, strict: bool = False,
                 progress: bool = False, lexical_only: bool = False, onnx: bool = True,
-                ef_construction: int | None = None) -> BuildReport:
+                ef_construction: int | None = None, ray: str | None = None, ray_workers: int | None = None) -> BuildReport:
     """Build (or rebuild) the index at ``index_dir`` from ``corpus`` with ``model``.
 
     ``lexical_only``: no model and no vectors; the lexical index (find, poem) alone. ``onnx``: also
     put the ONNX query encoder in it (see ``encode.onnx_export``). ``ef_construction``: the HNSW graph's
-    build depth (default ``vectors.HNSW_EF_CONSTRUCTION``)."""
+    build depth (default ``vectors.HNSW_EF_CONSTRUCTION``). ``ray``: encode the lines the cache
+    lacks on a Ray cluster (``"auto"`` or its address; ``build.ray_encode``) with ``ray_workers``
+    actors; the rest of the build is the same, and the manifest says where the vectors came from."""
     t0 = time.perf_counter()
     say = log.info
     target = Path(index_dir)
     _check_target(target)
+    ray_connected = False
     reader = CorpusReader(corpus, strict=strict, echo=lambda m: log.warning(m.removeprefix("warning: ")))
     if lexical_only:
         encoder = None
         say("lexical only: no model is loaded and no vectors are built")
+    elif ray:
+        from .ray_encode import connect, probe_cluster
+
+        if lexical_only:
+            raise UsageProblem("--ray encodes lines: it makes no sense with --lexical-only")
+        ray_connected = connect(ray)
+        resolved = resolve_model(model)  # every node must hold these very files
+        ray_plan = probe_cluster(model, address=ray, device=device, precision=precision, concurrency=ray_workers,
+                                 batch_size=batch_size, expect_fingerprint=resolved.fingerprint)
+        # the driver's own encoder: the cache key, the ONNX export, re-encoding a line the cache lost
+        encoder = Encoder(model, device="cpu", precision=ray_plan.precision, batch_size=batch_size)
+        say(f"model {encoder.resolved.spec} on Ray at {ray_plan.address}: {ray_plan.concurrency} worker(s) on "
+            f"{ray_plan.device}, precision {ray_plan.precision}")
     else:
         encoder = Encoder(model, device=device, precision=precision, batch_size=batch_size)
         say(f"model {encoder.resolved.spec} ({encoder.resolved.source}, {encoder.dimension} dimensions) "
@@ -275,10 +291,18 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
         else:
             cache = EmbeddingCache(cache_dir, cache_key(encoder.describe()))
             t_enc = time.perf_counter()
-            encoded, from_cache = encode_missing(texts, encoder, cache, progress)
+            if ray:
+                from .ray_encode import encode_missing_on_ray
+
+                encoded, from_cache, ray_report = encode_missing_on_ray(
+                    texts, cache, ray_plan, commit_every=COMMIT_EVERY, commit_seconds=COMMIT_SECONDS, progress=progress)
+            else:
+                encoded, from_cache = encode_missing(texts, encoder, cache, progress)
             encode_seconds = time.perf_counter() - t_enc
             vec, kind, quality = build_vectors(texts, encoder, cache, index_type, tmp, progress, ef_construction)
             described = encoder.describe()
+            if ray:
+                described.update(device=ray_plan.device, **ray_report.manifest())
         onnx_record = _export_onnx(encoder.resolved, cache_dir, tmp, texts, target, say) if onnx and not lexical_only else None
         counts = {"poems": store.count("poems"), "lines": store.count("lines"), "texts": len(texts),
                   "authors": store.count("authors")}
@@ -309,6 +333,7 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
         store.close()
         if vec is not None:
             vec.save(tmp)
+        integrity.write_records(tmp)  # last: the record of every file as it is now
         files.fsync_tree(tmp)
         files.swap_in(tmp, target)
     except BaseException as e:
@@ -321,6 +346,10 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
     finally:
         if cache is not None:
             cache.close()
+        if ray and ray_connected:
+            import ray as ray_lib
+
+            ray_lib.shutdown()
     return BuildReport(str(target), counts["poems"], counts["lines"], len(texts), encoded, from_cache,
                        time.perf_counter() - t0, encode_seconds, manifest)
 
@@ -348,7 +377,6 @@ def _export_onnx(resolved, cache_dir, folder: Path, texts: Sequence[str], target
 
 def add_onnx_export(index_dir: str | Path = DEFAULT_INDEX, cache_dir: str | Path | None = None) -> dict:
     """Add the ONNX query encoder to an existing index, re-encoding nothing; returns its record."""
-    from ..encode.encoder import resolve_model
     from ..encode.onnx_export import export_encoder, install
     from ..errors import IndexNotFoundError, ModelMismatchError
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from poetry_search.encoder import DEVICES, PRECISIONS
-from poetry_search.errors import BuildError, MissingDependencyError, PoetrySearchError, UsageProblem
+from ..errors import BuildError, MissingDependencyError, PoetrySearchError, UsageProblem
+from ..options import DEVICES, PRECISIONS
 
 log = logging.getLogger("poetry_search")
 
@@ -111,7 +111,7 @@ def _node_facts(model: str, gpus: float) -> dict:
     """Runs on a node: its hardware, and where the model resolves there."""
     import ray
 
-    from poetry_search.encoder import cpu_has_fast_bf16, resolve_model
+    from ..encode.encoder import cpu_has_fast_bf16, resolve_model
 
     facts = {"ip": ray.util.get_node_ip_address(), "hostname": socket.gethostname(),
              "fast_bf16": cpu_has_fast_bf16(), "cuda_bf16": None, "gpu_name": None,
@@ -273,7 +273,7 @@ class EncodeWorker:
                 import torch
 
                 torch.set_num_threads(int(threads))
-            from poetry_search.encoder import Encoder
+            from ..encode.encoder import Encoder
 
             self.encoder = Encoder(model, device=device, precision=precision, batch_size=batch_size)
         except PoetrySearchError as e:
@@ -481,7 +481,7 @@ class CacheWriter:
             self.flush()
 
     def flush(self) -> None:
-        from poetry_search import fsutil
+        from .. import files as fsutil
 
         if self._t:
             self.cache.store(self._t, np.concatenate(self._v))

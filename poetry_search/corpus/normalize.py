@@ -17,7 +17,12 @@ Decisions, each on purpose:
 * Structural descriptions such as ``{上休下鳥}`` are replaced by the character that
   ``表面结构字.json`` maps them to; unmapped ones become ``□`` (one unknown character).
 * Quotes, book-title marks and whitespace are dropped.
-* Lines are the text between sentence punctuation (，。！？；：、 and their ASCII/full-width kin).
+* Invisible characters go first (``textin.fold_invisible``: format characters such as the BOM
+  and zero-width spaces, variation selectors, controls), and every kind of space is a plain one,
+  so text pasted from a web page is the text typed.
+* Lines are the text between sentence punctuation (，。！？；： and their ASCII/full-width kin).
+  The enumeration comma 、 does not end a line: ci use it inside one (便胜却、人间无数), so it is
+  dropped from the embedded text like a quote mark.
   Punctuation inside an annotation does not split. A paragraph with no punctuation at all but with
   spaces (弟子規: ``弟子規 聖人訓 首孝弟``) is split at the spaces.
 """
@@ -29,10 +34,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-#: Bumped whenever the embedded text of any line could change; part of every cache key.
-NORMALIZE_VERSION = 2  # 2: NFKC (full-width ASCII folds to ASCII)
+from .textin import fold_invisible
 
-SENTENCE_PUNCTUATION = "，。！？；：、,.!?;:．｡､﹐﹒﹔﹕﹖﹗…"
+#: Bumped whenever the embedded text of any line could change; part of every cache key.
+NORMALIZE_VERSION = 3  # 2: NFKC (full-width ASCII folds to ASCII); 3: invisible characters, 、 inside a line
+
+SENTENCE_PUNCTUATION = "，。！？；：,.!?;:．｡﹐﹒﹔﹕﹖﹗…"
 _PUNCT_CLASS = re.escape(SENTENCE_PUNCTUATION)
 
 # Tokens of a paragraph: an annotation (kept whole, so punctuation inside it does not split),
@@ -44,7 +51,8 @@ _TOKEN = re.compile(
 _ANNOTATION = re.compile(r"（[^（）]*）|\([^()]*\)|〖[^〗]*〗|\[[0-9０-９一二三四五六七八九十]*\]")
 _SUPPLIED_CHAR = re.compile(r"\[([^\]\s]{1,2})\]")
 _STRUCTURE = re.compile(r"\{[^{}]*\}")
-_DROP = re.compile(r"[\s\"'“”‘’「」『』《》〈〉【】〔〕<>＜＞＂＇`·・•—－\-_~～*＊/\\|｜]+")
+_DROP = re.compile(r"[\s\"'“”‘’「」『』《》〈〉【】〔〕<>＜＞＂＇`·・•—－\-_~～*＊/\\|｜、､﹑]+")
+_SPACE = re.compile(r"\s+")
 _ANY_PUNCT = re.compile(rf"[{_PUNCT_CLASS}]")
 UNKNOWN_CHAR = "□"
 
@@ -65,7 +73,7 @@ def fold(value: str | None) -> str:
     """Fold a title, author or dynasty for filtering: simplified script, no spaces or quotes."""
     if not value:
         return ""
-    return _DROP.sub("", to_simplified(value.strip()))
+    return _DROP.sub("", to_simplified(fold_invisible(value).strip()))
 
 
 @dataclass(frozen=True)
@@ -87,10 +95,11 @@ class Normalizer:
 
     def text(self, raw: str) -> str:
         """The embedded form of one line (or of a query)."""
-        s = _STRUCTURE.sub(self._structure, raw)
+        s = _STRUCTURE.sub(self._structure, fold_invisible(raw))
         s = unicodedata.normalize("NFKC", s)
         s = _ANNOTATION.sub("", s)
         s = _SUPPLIED_CHAR.sub(r"\1", s)
+        s = _SPACE.sub("", s)  # before t2s, which converts phrases (沈吟 → 沉吟) only when whole
         s = to_simplified(s)
         s = _DROP.sub("", s)
         return _ANY_PUNCT.sub("", s)
@@ -99,6 +108,7 @@ class Normalizer:
         """Split a paragraph into lines; lines whose text is empty (only an annotation) are dropped."""
         if not paragraph:
             return []
+        paragraph = fold_invisible(paragraph)
         if not _ANY_PUNCT.search(_ANNOTATION.sub("", paragraph)) and " " in paragraph.strip():
             pieces = paragraph.split()
         else:

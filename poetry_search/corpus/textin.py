@@ -99,11 +99,11 @@ def check_visible(text: str, what: str = "the query") -> str:
     if any(_visible(ch) for ch in fold_invisible(text)):
         return text
     if not text:
-        raise UsageProblem(f"{what} is empty: pass a line of poetry, e.g. 大梦谁先觉")
+        raise UsageProblem(f"{what} is empty: pass a line of poetry, e.g. 大梦谁先觉", code="empty_query")
     held = sorted({ch for ch in text}, key=text.index)
     names = ", ".join(describe(ch) if ch != " " else "spaces" for ch in held[:3]) + (", …" if len(held) > 3 else "")
     raise UsageProblem(f"{what} is empty after removing invisible characters (it held only {names}): "
-                       f"pass a line of poetry, e.g. 大梦谁先觉")
+                       f"pass a line of poetry, e.g. 大梦谁先觉", code="empty_query")
 
 
 @functools.lru_cache(maxsize=32)
@@ -148,7 +148,7 @@ def _decode(raw: bytes, what: str, encoding: str) -> str:
             fix = f"it is not {name} either: re-encode it as UTF-8, or pass the --encoding it was written in"
         else:
             fix = "re-encode it as UTF-8 (e.g. `iconv -f GB18030 -t UTF-8`), or pass the --encoding it was written in"
-        raise UsageProblem(f"{what} is not valid {name} at byte {e.start} (bytes {bad}): {fix}") from None
+        raise UsageProblem(f"{what} is not valid {name} at byte {e.start} (bytes {bad}): {fix}", code="bad_encoding") from None
 
 
 def read_text(value: bytes | str, *, what: str, encoding: str = "utf-8") -> str:
@@ -160,7 +160,7 @@ def read_text(value: bytes | str, *, what: str, encoding: str = "utf-8") -> str:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _decode(bytes(value), what, encoding)
     if not isinstance(value, str):
-        raise UsageProblem(f"{what} must be text, not {type(value).__name__}")
+        raise UsageProblem(f"{what} must be text, not {type(value).__name__}", code="invalid_text")
     try:
         value.encode("utf-8")
         return value
@@ -171,7 +171,7 @@ def read_text(value: bytes | str, *, what: str, encoding: str = "utf-8") -> str:
     except UnicodeEncodeError as e:
         ch = value[e.start]
         raise UsageProblem(f"{what} contains a lone surrogate (U+{ord(ch):04X}) at character {e.start}, which is "
-                           f"not text: send valid Unicode (in JSON, a \\u{ord(ch):04x} escape needs its other half)") from None
+                           f"not text: send valid Unicode (in JSON, a \\u{ord(ch):04x} escape needs its other half)", code="invalid_text") from None
     return _decode(raw, what, encoding)
 
 

@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 
 from .. import files
-from ..corpus.normalize import NORMALIZE_VERSION
 from ..errors import BuildError
 
 MERGE_ABOVE = 64  # fresh segments; above this many, they are streamed into one merged segment
@@ -54,12 +53,12 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(encoder_description: dict) -> dict:
-    """The parts of an encoder's description that decide its vectors."""
+    """The parts of an encoder's description that decide its vectors. The text is the rest of the
+    key: a change of normalisation encodes again only the lines whose embedded text changed."""
     return {
         "model_fingerprint": encoder_description["model_fingerprint"],
         "precision": encoder_description["precision"],
         "pooling": encoder_description["pooling"],
-        "normalize_version": NORMALIZE_VERSION,
         "max_seq_length": encoder_description["max_seq_length"],
         "dimension": encoder_description["dimension"],
     }

@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ..corpus.dynasties import fold_dynasty
 from ..corpus.normalize import fold
+from ..corpus.textin import quote
 from ..errors import IndexDamagedError, UsageProblem
 
 log = logging.getLogger("poetry_search")
@@ -30,10 +32,25 @@ class Filters:
 
     @classmethod
     def fold(cls, store, author: str | None = None, dynasty: str | None = None, collection: str | None = None,
-             form: str | None = None) -> "Filters":
-        """Fold each value the way the store holds it; an unknown form is a usage mistake."""
-        return cls(author=fold(author) or None, dynasty=fold_dynasty(dynasty), collection=fold(collection) or None,
-                   form=_fold_form(store, form))
+             form: str | None = None, facets: Callable[[], dict] | None = None) -> "Filters":
+        """Fold each value the way the store holds it. A dynasty, collection or form the index
+        does not know is a usage mistake that lists the known values (``facets``: the index's
+        ``Index.facets``); an author with no poems is not (the result is empty, with suggestions)."""
+        out = cls(author=fold(author) or None, dynasty=fold_dynasty(dynasty), collection=fold(collection) or None,
+                  form=_fold_form(store, form))
+        if facets is not None and (out.dynasty or out.collection):
+            f = facets()
+            if out.dynasty:
+                known = [d["name"] for d in f["dynasties"]]
+                if out.dynasty not in {fold_dynasty(d) for d in known}:
+                    raise UsageProblem(f"unknown --dynasty {quote(dynasty)}: this index knows {'、'.join(known) or '(none)'} "
+                                       "(or tang, song, yuan…)", code="unknown_dynasty")
+            if out.collection:
+                names = list(dict.fromkeys([c["collection"] for c in f["collections"]] + [c["book"] for c in f["collections"]]))
+                if out.collection not in {fold(n) for n in names}:
+                    raise UsageProblem(f"unknown --collection {quote(collection)}: pass a folder or a book this index has, "
+                                       f"one of {'、'.join(names)}", code="unknown_collection")
+        return out
 
     def __bool__(self) -> bool:
         return any(self.store_args().values())
@@ -48,10 +65,12 @@ class Filters:
             return None
         return np.array(sorted(store.text_ids(**self.store_args())), dtype=np.int64)
 
-    def warn_no_match(self, **given: str | None) -> None:
-        """A filtered search that no line passes: say which filters (as the user wrote them)."""
-        what = ", ".join(f"{n} {v}" for n, v in given.items() if v)
-        log.warning(f"no lines match {what}: check the spelling (poetry-search info lists collections)")
+    def warn_no_match(self, suggestions: list[str] = (), **given: str | None) -> None:
+        """A filtered search that no line passes: say which filters (as the user wrote them), and
+        the nearest authors' names when the author is unknown."""
+        what = ", ".join(f"{n} {quote(v)}" for n, v in given.items() if v)
+        hint = f"did you mean {'、'.join(suggestions)}?" if suggestions else "check the spelling (poetry-search info lists collections)"
+        log.warning(f"no lines match {what}: {hint}")
 
 
 def _fold_form(store, form: str | None) -> str | None:
@@ -62,6 +81,6 @@ def _fold_form(store, form: str | None) -> str | None:
         raise IndexDamagedError(f"the index at {store.path.parent} was built before --form existed: rebuild it with `poetry-search index`")
     if not store.form_exists(f):
         known = "、".join(store.common_forms(8))
-        raise UsageProblem(f"unknown --form {form!r}: the forms this index knows include {known or '(none)'}; "
-                           "pass one of them (ci-pai such as 浣溪沙 work too)")
+        raise UsageProblem(f"unknown --form {quote(form)}: the forms this index knows include {known or '(none)'}; "
+                           "pass one of them (ci-pai such as 浣溪沙 work too)", code="unknown_form")
     return f

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import __version__
 from ..corpus.dynasties import dynasty_rank
-from ..corpus.normalize import Normalizer
+from ..corpus.normalize import Normalizer, fold
 from ..errors import (
     IndexDamagedError,
     IndexNotFoundError,
@@ -29,7 +29,7 @@ from ..errors import (
     VectorsMissingError,
 )
 from ..options import DEFAULT_INDEX, MODES, NEIGHBOURS_BATCH_SIZE, SORTS
-from ..store import vectors
+from ..store import integrity, vectors
 from ..store.db import DB_NAME, SCHEMA_VERSION, Store
 from .filters import Filters
 from .lexical import LexicalSearch
@@ -38,6 +38,7 @@ from .neighbours import NeighbourBatch, Neighbours
 from .query import QueryEncoder
 from .results import FindResult, Hit, PoemHit, Results, check_k
 from .semantic import SemanticSearch
+from .suggest import suggest_names
 
 __all__ = ["Index", "Hit", "PoemHit", "FindResult", "similarity"]
 log = logging.getLogger("poetry_search")
@@ -75,6 +76,8 @@ class Index:
         self.lexical = LexicalSearch(store, lambda: self.lexicon, self.normalizer.text, self.results)
         self.modes = ModeSearch(self.semantic, self.lexical, self.results, len(self))
         self._bulk = None
+        self._facets: dict | None = None
+        self._authors: list[str] | None = None
 
     @classmethod
     def open(cls, path: str | Path = DEFAULT_INDEX, ef: int | None = None, nprobe: int | None = None) -> "Index":
@@ -86,6 +89,11 @@ class Index:
             raise IndexNotFoundError(f"{p} is not an index folder: run `make index` or pass --index")
         if not (p / DB_NAME).exists() and not (p / vectors.VECTORS_NAME).exists():
             raise IndexNotFoundError(f"no index at {p} (no {DB_NAME} or {vectors.VECTORS_NAME}): run `make index` or pass --index")
+        recs = integrity.read_records(p)
+        if recs:  # sizes and times only (a file whose time alone differs is hashed)
+            problems = integrity.check_changed(p, recs, rebuild=f"poetry-search index --index {p} --corpus CORPUS")
+            if problems:
+                raise IndexDamagedError("; ".join(str(x) for x in problems))
         store = Store(p / DB_NAME, read_only=True)  # queries never write; one connection per thread
         manifest = store.manifest()
         if not manifest.get("counts"):
@@ -215,7 +223,17 @@ class Index:
     def filters(self, author: str | None = None, dynasty: str | None = None, collection: str | None = None,
                 form: str | None = None) -> Filters:
         """The filters folded as this index stores them (an unknown form is refused)."""
-        return Filters.fold(self.store, author, dynasty, collection, form)
+        return Filters.fold(self.store, author, dynasty, collection, form, facets=self.facets)
+
+    def author_suggestions(self, author: str | None, n: int = 3) -> list[str]:
+        """The nearest authors' names to ``author`` when it has no poems in this index (by edit
+        distance, authors with more poems first); [] when it has some."""
+        folded = fold(author)
+        if not folded or self.store.has_author(folded):
+            return []
+        if self._authors is None:
+            self._authors = [a for a, _ in self.store.author_counts()]
+        return suggest_names(folded, self._authors, n)
 
     # -- search --------------------------------------------------------------------------------
 
@@ -253,7 +271,7 @@ class Index:
         filters = self.filters(author, dynasty, collection, None if plain else form)
         allowed = filters.allowed_ids(self.store) if mode != "lexical" else None
         if allowed is not None and allowed.size == 0:
-            filters.warn_no_match(author=author, dynasty=dynasty, collection=collection, form=form)
+            filters.warn_no_match(self.author_suggestions(author), author=author, dynasty=dynasty, collection=collection, form=form)
             return [[] for _ in texts]
         if not texts:
             return []
@@ -326,9 +344,25 @@ class Index:
     def facets(self) -> dict:
         """Poem counts per dynasty (in time order) and per collection and book: the values the
         filters take."""
-        f = self.store.facets()
-        f["dynasties"].sort(key=lambda d: dynasty_rank(d["name"]))
-        return f
+        if self._facets is None:
+            f = self.store.facets()
+            f["dynasties"].sort(key=lambda d: dynasty_rank(d["name"]))
+            self._facets = f
+        return self._facets
+
+    def verify(self) -> list[str]:
+        """Every check of the index's files, the slow ones too: every byte against its record,
+        SQLite's integrity check, the vector count against the rows, vectors of unit length.
+        [] when the index is intact; else one sentence a problem, naming the file and the fix."""
+        rebuild = f"poetry-search index --index {self.path} --corpus CORPUS"
+        recs = integrity.read_records(self.path)
+        out = [str(x) for x in integrity.verify(self.path, recs, rebuild=rebuild)] if recs else \
+            [f"the index at {self.path} has no file records (built before they existed): rebuild it with `{rebuild}` "
+             "to have its files checked"]
+        out += [f"{DB_NAME}: {e}" for e in integrity.sqlite_integrity(self.path / DB_NAME)]
+        if self.vectors is not None:
+            out += self.vectors.check(self.store.count("texts"))
+        return out
 
     def info(self) -> dict:
         return {**self.manifest, "index": str(self.path), "database": str(self.path / DB_NAME),

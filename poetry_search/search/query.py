@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..corpus.normalize import Normalizer
+from ..corpus.textin import check_visible, quote, read_text
 from ..errors import UsageProblem
+from ..options import MAX_QUERY_CHARS
 from ..store.vectors import cosines
 
 if TYPE_CHECKING:
@@ -57,10 +59,15 @@ class QueryEncoder:
     def normalize(self, text: str) -> str:
         """The embedded form of a query; UsageProblem if nothing is left to search."""
         if text is None or not text.strip():
-            raise UsageProblem("the query is empty: pass a line of poetry, e.g. poetry-search query 大梦谁先觉")
+            raise UsageProblem("the query is empty: pass a line of poetry, e.g. poetry-search query 大梦谁先觉", code="empty_query")
+        text = check_visible(read_text(text, what="the query"))
+        if len(text) > MAX_QUERY_CHARS:
+            raise UsageProblem(f"the query {quote(text)} is {len(text):,} characters long: at most {MAX_QUERY_CHARS} are "
+                               "searched (a line, a couplet or a short poem)", code="text_too_long")
         normed = self.normalizer.text(text)
         if not normed:
-            raise UsageProblem(f"the query {text!r} has nothing to search once punctuation is removed: pass some characters")
+            raise UsageProblem(f"the query {quote(text)} has nothing to search once punctuation is removed: pass some characters",
+                               code="empty_query")
         return normed
 
     def encode(self, normed: Sequence[str]) -> np.ndarray:

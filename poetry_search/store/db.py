@@ -352,6 +352,15 @@ class Store:
         return {"dynasties": [{"name": d, "poems": n} for d, n in dynasties],
                 "collections": [{"collection": c, "book": b, "poems": n} for c, b, n in books]}
 
+    def author_counts(self) -> list[tuple[str, int]]:
+        """(folded author, poems) of every author, most poems first: the names suggestions are
+        drawn from."""
+        return self.conn.execute("SELECT author_norm, count(*) AS n FROM poems WHERE author_norm != '' "
+                                 "GROUP BY author_norm ORDER BY n DESC, author_norm").fetchall()
+
+    def has_author(self, author: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM poems WHERE author_norm = ? LIMIT 1", (author,)).fetchone() is not None
+
     # -- evaluation (poetry-search eval) ---------------------------------------------------------
 
     def line_layout(self) -> tuple:

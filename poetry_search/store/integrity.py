@@ -161,6 +161,36 @@ def verify(folder: str | Path, records: Mapping[str, Mapping], *, rebuild: str =
     return out
 
 
+RECORDS_NAME = "files.json"
+
+
+def write_records(folder: str | Path) -> dict[str, dict]:
+    """Record every file of an index folder (its last step: nothing is written after it) in
+    ``files.json`` beside them, written whole under a temporary name and renamed."""
+    import json
+
+    folder = Path(folder)
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != RECORDS_NAME and not p.name.startswith("."))
+    recs = records(folder, names)
+    tmp = folder / f".{RECORDS_NAME}.partial"
+    tmp.write_text(json.dumps(recs, indent=1), "utf-8")
+    os.replace(tmp, folder / RECORDS_NAME)
+    return recs
+
+
+def read_records(folder: str | Path) -> dict[str, dict] | None:
+    """The file records of an index folder; None for an index built before they existed."""
+    import json
+
+    path = Path(folder) / RECORDS_NAME
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {RECORDS_NAME: {"size": -1, "mtime_ns": -1, "hash": "", "algo": default_algo()}}
+
+
 def sqlite_integrity(db_path: str | Path, *, max_errors: int = 20) -> list[str]:
     """SQLite's ``PRAGMA integrity_check`` over a read-only connection: ``[]`` when the database is
     sound, else its findings (at most ``max_errors``), or why it could not be opened."""

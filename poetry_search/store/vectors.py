@@ -351,6 +351,22 @@ class Vectors:
         score a search returns)."""
         return np.clip(self.get(np.asarray(ids, dtype=np.int64)) @ np.asarray(query, dtype=np.float32), -1.0, 1.0)
 
+    def check(self, rows: int) -> list[str]:
+        """The vectors against the database: one a row, each of unit length (sampled)."""
+        out = []
+        if self.ntotal != rows:
+            out.append(f"{VECTORS_NAME} holds {self.ntotal:,} vectors for {rows:,} rows of texts: rebuild the index")
+        ids = np.unique(np.linspace(0, max(0, self.ntotal - 1), num=min(self.ntotal, 2000)).astype(np.int64))
+        try:
+            norms = np.linalg.norm(self.get(ids), axis=1) if ids.size else np.ones(0)
+        except Exception as e:  # noqa: BLE001 - FAISS raises RuntimeError on a damaged file
+            return out + [f"{VECTORS_NAME} cannot be read ({type(e).__name__}): rebuild the index"]
+        bad = ~(np.isfinite(norms) & (np.abs(norms - 1) < 1e-2))
+        if bad.any():
+            out.append(f"{VECTORS_NAME}: {int(bad.sum())} of {ids.size:,} sampled vectors are not of unit length "
+                       "(damaged): rebuild the index")
+        return out
+
     def search_subset(self, queries: np.ndarray, k: int, allowed: np.ndarray):
         """Exact search over the ``allowed`` ids only (small filtered sets)."""
         sims = np.ascontiguousarray(queries, dtype=np.float32) @ self.get(allowed).T
@@ -396,12 +412,21 @@ class FileRows:
         return out
 
 
+# A cosine of unit vectors past this is no rounding error: the stored vectors are damaged.
+DAMAGED_SCORE = 1.001
+
+
 def clip_scores(scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cosines of unit vectors clipped to [-1, 1] (float rounding takes a line's score with itself
-    to 1.0000001); missing results (id -1) keep their sentinel score. Every score a search or a
-    similarity returns goes through here or ``cosines``."""
+    to 1.0000001); missing results (id -1) keep their sentinel score. Every score a search returns
+    goes through here: a score that is not a number, or far past 1, is refused, never shown."""
     found = ids >= 0
-    scores[found] = np.clip(scores[found], -1.0, 1.0)
+    s = scores[found]
+    if s.size and not (np.isfinite(s).all() and np.abs(s).max() <= DAMAGED_SCORE):
+        raise IndexDamagedError("the index is damaged (a search scored a line "
+                                f"{float(s[~np.isfinite(s)][0] if not np.isfinite(s).all() else np.abs(s).max()):.4g}): "
+                                "run `poetry-search info --verify`, then rebuild it with `poetry-search index`")
+    scores[found] = np.clip(s, -1.0, 1.0)
     return scores, ids
 
 
