@@ -28,8 +28,7 @@ import _layout  # noqa: F401
 import corpus_cache
 
 from poetry_search.build.attribution import attribute, cite_rank, era_of
-from poetry_search.build.fame import (CURATED_BOOKS, edition_counts, fame, group_ids, read_rank_counts,
-                                     shared_title_counts, title_base)
+from poetry_search.build.fame import CURATED_BOOKS, corpus_fame, group_ids
 from poetry_search.corpus.authors import canonical_author
 from poetry_search.corpus.variants import match_key
 from poetry_search.normalize import fold
@@ -49,28 +48,17 @@ def poem_tables(d: dict, corpus: Path) -> dict:
     titles = [fold(p["title"]) for p in poems]
     raw_authors = [fold(p["author"]) for p in poems]
     era = np.array([era_of(p["dynasty"]) for p in poems], np.int64)
-    book_ids = group_ids([p["book"] for p in poems])
     curated = np.array([p["book"] in CURATED_BOOKS for p in poems])
-    # a poem's key: its first two lines (editions of one poem share it; a poem without lines is its own)
     lp, pos, tid = d["line_poem"], d["line_pos"], d["line_tid"]
     first = np.full((n, 2), -1, np.int64)
     for k in (0, 1):
         m = pos == k
         first[lp[m], k] = tid[m]
-    keys = [(a, b) if a >= 0 else ("poem", i) for i, (a, b) in enumerate(first.tolist())]
-    text_keys = group_ids(keys)
-    # editions of one poem: the same first two lines by the same poet (朱斌's 登楼 is not 王之涣's)
-    poem_keys = group_ids([(k, a) for k, a in zip(text_keys.tolist(), authors)])
     prep = time.perf_counter() - t
     t = time.perf_counter()
-    counts = read_rank_counts(corpus / "rank", [p["source"] for p in poems], [p["position"] for p in poems],
-                              raw_authors, titles, fold)
-    read_s = time.perf_counter() - t
-    t = time.perf_counter()
-    ranked = ~np.isnan(counts).all(axis=1)
-    shared = shared_title_counts(group_ids(authors), group_ids([fold(title_base(p["title"])) for p in poems]), ranked)
-    editions = edition_counts(text_keys, book_ids)
-    new_fame, source = fame(counts, shared, poem_keys, editions, curated, TITLE_POWER)
+    new_fame, source = corpus_fame([p["source"] for p in poems], [p["position"] for p in poems],
+                                   [p["author"] for p in poems], [p["title"] for p in poems], [p["book"] for p in poems],
+                                   [tuple(x) for x in first.tolist()], corpus / "rank", fold, canonical_author, TITLE_POWER)
     fame_s = time.perf_counter() - t
     # today's popularity: rank/ percentiles, shared with editions of the same (author, title)
     pop = np.full(n, np.nan)
@@ -85,8 +73,8 @@ def poem_tables(d: dict, corpus: Path) -> dict:
         if raw_authors[i] and (raw_authors[i], titles[i]) in by_name:
             pop[i] = by_name[(raw_authors[i], titles[i])]
     anonymous = np.array([a in UNKNOWN_POETS for a in authors])
-    return dict(authors=authors, anonymous=anonymous, era=era, curated=curated, fame=new_fame, fame_source=source, pop=pop, counts=counts,
-                shared=shared, editions=editions, timings=dict(prepare_s=prep, read_rank_s=read_s, fame_s=fame_s))
+    return dict(authors=authors, anonymous=anonymous, era=era, curated=curated, fame=new_fame, fame_source=source, pop=pop,
+                timings=dict(prepare_s=prep, fame_with_rank_reading_s=fame_s))
 
 
 ERA_WEIGHT = float("inf")

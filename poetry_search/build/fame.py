@@ -144,3 +144,30 @@ def fame(counts: np.ndarray, shared: np.ndarray, poem_keys: np.ndarray, editions
             ref = have & (cls == cc)
         out[rest & (cls == c)] = float(np.median(own[ref])) if ref.any() else 0.5
     return out, source
+
+
+def corpus_fame(sources: Sequence[str], positions: Sequence[int], authors: Sequence[str], titles: Sequence[str],
+                books: Sequence[str], first_lines: Sequence[tuple[int, int]], rank_dir: Path | None,
+                fold: Callable[[str], str], canonical: Callable[[str], str] = lambda a: a,
+                title_power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``fame`` of every poem from its records: ``sources``/``positions`` (its file and place,
+    as rank/ describes them), ``authors`` and ``titles`` as the corpus writes them, ``books``
+    (folded), ``first_lines`` (text ids of its first two lines, -1 where none), ``canonical``
+    (the author-alias fold, corpus/authors.canonical_author). No rank_dir: every poem gets its
+    class prior (0.5 when no poem is ranked)."""
+    n = len(sources)
+    raw = [fold(a) for a in authors]
+    canon = [canonical(a) for a in authors]
+    tfold = [fold(t) for t in titles]
+    if rank_dir is not None and Path(rank_dir).is_dir():
+        counts = read_rank_counts(Path(rank_dir), sources, positions, raw, tfold, fold)
+    else:
+        counts = np.full((n, len(ENGINES)), np.nan)
+    lines = [(a, b) if a >= 0 else ("poem", i) for i, (a, b) in enumerate(first_lines)]
+    text_keys = group_ids(lines)
+    poem_keys = group_ids(list(zip(text_keys.tolist(), canon)))
+    ranked = ~np.isnan(counts).all(axis=1)
+    shared = shared_title_counts(group_ids(canon), group_ids([fold(title_base(t)) for t in titles]), ranked)
+    editions = edition_counts(text_keys, group_ids(list(books)))
+    curated = np.array([b in CURATED_BOOKS for b in books], bool)
+    return fame(counts, shared, poem_keys, editions, curated, title_power)
