@@ -94,6 +94,45 @@ def rules(occ_poem: np.ndarray, P: dict) -> dict[str, np.ndarray]:
     return {"today": order, "today --poems": poems_today, "new": new}
 
 
+def rescue(lost: list[int], occ_key, occ_poem, rank, cur, poets, texts_of_key, n_keys: int) -> dict:
+    """The lines no other occurrence holds exactly, looked up as a search would go on: a longer
+    line that contains them (the curated edition split the line elsewhere, e.g. at 、), else a
+    line one character off (store/near.py; 5+ characters). The best holder by ``rank``."""
+    from poetry_search.store.near import NearIndex
+
+    allowed = ~cur
+    best = attribute(occ_key, rank, n_keys, allowed=allowed)
+    keys = [k for k in range(n_keys) if best[k] >= 0]
+    texts = [texts_of_key(k) for k in keys]
+    joined = "\n".join(texts)
+    starts = np.cumsum([0] + [len(t) + 1 for t in texts])
+    near = NearIndex.build(texts)
+    out = {"containing": 0, "containing_right": 0, "near": 0, "near_right": 0, "still_missing": []}
+    for q in lost:
+        k = int(occ_key[q])
+        text = texts_of_key(k)
+        cands, at = [], joined.find(text)
+        while at >= 0 and len(cands) < 5000:
+            cands.append(int(np.searchsorted(starts, at, "right")) - 1)
+            at = joined.find(text, at + 1)
+        kind = "containing"
+        if not cands and len(text) >= 5:
+            cands, kind = near.near(text).tolist(), "near"
+        if not cands:
+            out["still_missing"].append(text)
+            continue
+        occ = best[np.array([keys[c] for c in cands])]
+        g = occ[np.argmin(rank[occ])]
+        out[kind] += 1
+        out[kind + "_right"] += int(P_AUTHORS[occ_poem[g]] in poets[k])
+    out["still_missing_count"] = len(out["still_missing"])
+    out["still_missing"] = out["still_missing"][:40]
+    return out
+
+
+P_AUTHORS: list[str] = []
+
+
 def evaluate(occ_key: np.ndarray, occ_poem: np.ndarray, P: dict, texts_of_key, misses: int, what: str) -> dict:
     n_keys = int(occ_key.max()) + 1
     cur = P["curated"][occ_poem]
@@ -126,6 +165,7 @@ def evaluate(occ_key: np.ndarray, occ_poem: np.ndarray, P: dict, texts_of_key, m
             out["new"]["misses"] = [f"{texts_of_key(occ_key[q])}: {'/'.join(sorted(poets[int(occ_key[q])]))} → {authors[occ_poem[g]]} "
                                     f"({P['poems'][occ_poem[g]]['title'][:16]}, {P['poems'][occ_poem[g]]['book']}, "
                                     f"{P['poems'][occ_poem[g]]['dynasty']})" for q, g in wrong[:misses]]
+            out["new"]["found_on"] = rescue(lost, occ_key, occ_poem, rank, cur, poets, texts_of_key, n_keys)
             out["new"]["not_found"] = [f"{texts_of_key(occ_key[q])} ({authors[occ_poem[q]]}, "
                                        f"{P['poems'][occ_poem[q]]['title'][:16]})" for q in lost[:misses]]
     return out
@@ -137,6 +177,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=corpus_cache.DEFAULT_CACHE)
     ap.add_argument("--misses", type=int, default=40)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--no-variants", action="store_true", help="match the normalised text, not the variant key")
     ap.add_argument("--title-power", type=float, default=1.0, help="fame's title_power (default: 1)")
     ap.add_argument("--era-weight", type=float, default=float("inf"), help="cite_rank's era_weight (default: inf)")
     args = ap.parse_args()
@@ -145,9 +186,11 @@ def main() -> None:
     d = corpus_cache.load(args.corpus, args.cache)
     P = poem_tables(d, args.corpus)
     P["poems"] = d["poems"]
+    P_AUTHORS[:] = P["authors"]
     texts = d["texts"]
     t = time.perf_counter()
-    text_key = group_ids([match_key(s) for s in texts])
+    fold_key = (lambda s: s) if args.no_variants else match_key
+    text_key = group_ids([fold_key(s) for s in texts])
     key_s = time.perf_counter() - t
     key_text: dict[int, str] = {}
     for i, k in enumerate(text_key.tolist()):
@@ -164,7 +207,7 @@ def main() -> None:
     par_poem = np.zeros(len(parts), np.int64)
     par_poem[par_id] = occ_poem
     multi = np.array([len(x) > 1 for x in parts])
-    par_texts = [match_key("".join(x)) for x in parts]
+    par_texts = [fold_key("".join(x)) for x in parts]
     par_key = group_ids(par_texts)
     sel = np.flatnonzero(multi)
     pk = group_ids(par_key[sel].tolist())
