@@ -27,7 +27,7 @@ import numpy as np
 import _layout  # noqa: F401
 import corpus_cache
 
-from poetry_search.build.attribution import attribute, cite_rank, era_of
+from poetry_search.build.attribution import agreement, attribute, cite_rank, era_of
 from poetry_search.build.fame import CURATED_BOOKS, corpus_fame, group_ids
 from poetry_search.corpus.authors import canonical_author
 from poetry_search.corpus.variants import match_key
@@ -58,7 +58,8 @@ def poem_tables(d: dict, corpus: Path) -> dict:
     t = time.perf_counter()
     new_fame, source = corpus_fame([p["source"] for p in poems], [p["position"] for p in poems],
                                    [p["author"] for p in poems], [p["title"] for p in poems], [p["book"] for p in poems],
-                                   [tuple(x) for x in first.tolist()], corpus / "rank", fold, canonical_author, TITLE_POWER)
+                                   [tuple(x) for x in first.tolist()], corpus / "rank", fold, canonical_author, TITLE_POWER,
+                                   () if NO_CURATED_PRIOR else CURATED_BOOKS)
     fame_s = time.perf_counter() - t
     # today's popularity: rank/ percentiles, shared with editions of the same (author, title)
     pop = np.full(n, np.nan)
@@ -73,7 +74,8 @@ def poem_tables(d: dict, corpus: Path) -> dict:
         if raw_authors[i] and (raw_authors[i], titles[i]) in by_name:
             pop[i] = by_name[(raw_authors[i], titles[i])]
     anonymous = np.array([a in UNKNOWN_POETS for a in authors])
-    return dict(authors=authors, anonymous=anonymous, era=era, curated=curated, fame=new_fame, fame_source=source, pop=pop,
+    poet_ids, book_ids = group_ids(authors), group_ids([p["book"] for p in poems])
+    return dict(authors=authors, anonymous=anonymous, poet_ids=poet_ids, book_ids=book_ids, era=era, curated=curated, fame=new_fame, fame_source=source, pop=pop,
                 timings=dict(prepare_s=prep, fame_with_rank_reading_s=fame_s))
 
 
@@ -81,13 +83,20 @@ ERA_WEIGHT = float("inf")
 TITLE_POWER = 1.0
 
 
-def rules(occ_poem: np.ndarray, P: dict) -> dict[str, np.ndarray]:
+AGREEMENT = False
+NO_CURATED_PRIOR = False
+
+
+def rules(occ_poem: np.ndarray, P: dict, occ_key: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The rank of every occurrence under each rule compared."""
     order = np.arange(occ_poem.size)
+    agree = None
+    if AGREEMENT and occ_key is not None:
+        agree = agreement(occ_key, P["poet_ids"][occ_poem], P["book_ids"][occ_poem], ~P["curated"][occ_poem])
     today_pop = np.nan_to_num(P["pop"][occ_poem], nan=-1.0)
     t = time.perf_counter()
     new = cite_rank(P["era"][occ_poem], P["fame"][occ_poem], P["curated"][occ_poem], order, P["anonymous"][occ_poem],
-                    ERA_WEIGHT)
+                    ERA_WEIGHT, agree)
     P["timings"]["cite_rank_s"] = time.perf_counter() - t
     poems_today = np.empty(order.size, np.int64)
     poems_today[np.lexsort((occ_poem, -today_pop))] = order
@@ -147,7 +156,7 @@ def evaluate(occ_key: np.ndarray, occ_poem: np.ndarray, P: dict, texts_of_key, m
         first_q.setdefault(k, q)
     qs = np.array(list(first_q.values()), np.int64)
     out = {"what": what, "queries": int(qs.size), "lines_with_two_curated_poets": sum(len(v) > 1 for v in poets.values())}
-    for name, rank in rules(occ_poem, P).items():
+    for name, rank in rules(occ_poem, P, occ_key).items():
         t = time.perf_counter()
         best = attribute(occ_key, rank, n_keys, allowed=~cur)
         took = time.perf_counter() - t
@@ -178,11 +187,15 @@ def main() -> None:
     ap.add_argument("--misses", type=int, default=40)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--no-variants", action="store_true", help="match the normalised text, not the variant key")
+    ap.add_argument("--no-curated-prior", action="store_true",
+                    help="fame's class prior without curated membership (no information from the test set at all)")
+    ap.add_argument("--agreement", action="store_true", help="rank by how many books agree on the poet, before fame")
     ap.add_argument("--title-power", type=float, default=1.0, help="fame's title_power (default: 1)")
     ap.add_argument("--era-weight", type=float, default=float("inf"), help="cite_rank's era_weight (default: inf)")
     args = ap.parse_args()
-    global ERA_WEIGHT, TITLE_POWER
-    ERA_WEIGHT, TITLE_POWER = args.era_weight, args.title_power
+    global ERA_WEIGHT, TITLE_POWER, AGREEMENT, NO_CURATED_PRIOR
+    ERA_WEIGHT, TITLE_POWER, AGREEMENT = args.era_weight, args.title_power, args.agreement
+    NO_CURATED_PRIOR = args.no_curated_prior
     d = corpus_cache.load(args.corpus, args.cache)
     P = poem_tables(d, args.corpus)
     P["poems"] = d["poems"]

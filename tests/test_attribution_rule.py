@@ -67,3 +67,17 @@ def test_fame_splits_shared_counts_and_gives_unranked_poems_their_class_prior():
     assert f[5] == np.median(ranked_single)
     f0, _ = fame(counts, shared, keys, editions, curated, title_power=0.0)
     assert f0[0] > f0[2]  # without the correction the shared count wins
+
+
+def test_agreement_counts_books_per_line_and_poet():
+    from poetry_search.build.attribution import agreement
+
+    text = np.array([0, 0, 0, 0, 1])
+    poet = np.array([7, 7, 7, 8, 7])
+    book = np.array([1, 2, 2, 1, 1])
+    assert agreement(text, poet, book).tolist() == [2, 2, 2, 1, 1]
+    allowed = np.array([1, 0, 0, 1, 1], bool)
+    assert agreement(text, poet, book, allowed).tolist() == [1, 0, 0, 1, 1]
+    rank = cite_rank(np.zeros(5), np.array([0.1, 0.1, 0.1, 0.9, 0.5]), np.zeros(5, bool), np.arange(5),
+                     agreement=agreement(text, poet, book))
+    assert attribute(text, rank, 2).tolist() == [0, 4]  # two books for poet 7 outweigh poet 8's fame

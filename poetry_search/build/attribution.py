@@ -44,12 +44,14 @@ def era_of(dynasty: str | None) -> int:
 
 
 def cite_rank(era: np.ndarray, fame: np.ndarray, curated: np.ndarray, order: np.ndarray,
-              anonymous: np.ndarray | None = None, era_weight: float = float("inf")) -> np.ndarray:
+              anonymous: np.ndarray | None = None, era_weight: float = float("inf"),
+              agreement: np.ndarray | None = None) -> np.ndarray:
     """Rank (0 = most citable) of every occurrence under the attribution rule; arrays are per
     occurrence: ``era`` (``era_of`` its poem's dynasty), ``fame`` (its poem's, NaN counts as 0),
     ``curated`` (its poem is in a curated edition), ``order`` (reading order, e.g. the line id),
     ``anonymous`` (its poem names no poet: 无名氏, 不详; such an occurrence yields to a named
-    one of the same dynasty).
+    one of the same dynasty), ``agreement`` (how many books give this line to this occurrence's
+    poet: ``agreement``; more comes first, before fame).
 
     ``era_weight``: infinite (the default) makes the earliest dynasty decide outright; a finite
     weight w instead scores ``fame - w * era``, so a later poem wins only when it is more famous by
@@ -59,10 +61,11 @@ def cite_rank(era: np.ndarray, fame: np.ndarray, curated: np.ndarray, order: np.
     era = np.asarray(era, np.int64)
     anon = np.zeros(era.size, bool) if anonymous is None else np.asarray(anonymous, bool)
     cur = ~np.asarray(curated, bool)
+    agree = np.zeros(era.size, np.int64) if agreement is None else -np.asarray(agreement, np.int64)
     if np.isinf(era_weight):
-        perm = np.lexsort((order, cur, -f, anon, era))
+        perm = np.lexsort((order, cur, -f, agree, anon, era))
     else:
-        perm = np.lexsort((order, cur, -(f - era_weight * era), anon))
+        perm = np.lexsort((order, cur, -(f - era_weight * era), agree, anon))
     rank = np.empty(perm.size, np.int64)
     rank[perm] = np.arange(perm.size)
     return rank
@@ -80,6 +83,19 @@ def attribute(text_ids: np.ndarray, rank: np.ndarray, n_texts: int, allowed: np.
     out = np.full(n_texts, -1, np.int64)
     out[texts] = by_rank[first]
     return out
+
+
+def agreement(text_ids: np.ndarray, poet_ids: np.ndarray, book_ids: np.ndarray,
+              allowed: np.ndarray | None = None) -> np.ndarray:
+    """Per occurrence: in how many distinct books the same line is given to the same poet (among
+    ``allowed`` occurrences when given; others count 0)."""
+    t, a, b = (np.asarray(x, np.int64) for x in (text_ids, poet_ids, book_ids))
+    ok = np.ones(t.size, bool) if allowed is None else np.asarray(allowed, bool)
+    ta = t * (int(a.max(initial=0)) + 1) + a
+    uniq_ta, inv = np.unique(ta, return_inverse=True)
+    pairs = np.unique(np.stack([inv[ok], b[ok]], axis=1), axis=0)
+    n = np.bincount(pairs[:, 0], minlength=uniq_ta.size) if pairs.size else np.zeros(uniq_ta.size, np.int64)
+    return np.where(ok, n[inv], 0)
 
 
 def poems_per_text(text_ids: np.ndarray, poem_ids: np.ndarray, n_texts: int) -> np.ndarray:

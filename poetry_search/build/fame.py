@@ -149,12 +149,13 @@ def fame(counts: np.ndarray, shared: np.ndarray, poem_keys: np.ndarray, editions
 def corpus_fame(sources: Sequence[str], positions: Sequence[int], authors: Sequence[str], titles: Sequence[str],
                 books: Sequence[str], first_lines: Sequence[tuple[int, int]], rank_dir: Path | None,
                 fold: Callable[[str], str], canonical: Callable[[str], str] = lambda a: a,
-                title_power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                title_power: float = 1.0, curated_books: Sequence[str] = CURATED_BOOKS) -> tuple[np.ndarray, np.ndarray]:
     """``fame`` of every poem from its records: ``sources``/``positions`` (its file and place,
     as rank/ describes them), ``authors`` and ``titles`` as the corpus writes them, ``books``
     (folded), ``first_lines`` (text ids of its first two lines, -1 where none), ``canonical``
     (the author-alias fold, corpus/authors.canonical_author). No rank_dir: every poem gets its
-    class prior (0.5 when no poem is ranked)."""
+    class prior (0.5 when no poem is ranked). ``curated_books``: the books whose membership
+    makes a poem's class (pass () to measure without it)."""
     n = len(sources)
     raw = [fold(a) for a in authors]
     canon = [canonical(a) for a in authors]
@@ -169,5 +170,5 @@ def corpus_fame(sources: Sequence[str], positions: Sequence[int], authors: Seque
     ranked = ~np.isnan(counts).all(axis=1)
     shared = shared_title_counts(group_ids(canon), group_ids([fold(title_base(t)) for t in titles]), ranked)
     editions = edition_counts(text_keys, group_ids(list(books)))
-    curated = np.array([b in CURATED_BOOKS for b in books], bool)
+    curated = np.array([b in curated_books for b in books], bool)
     return fame(counts, shared, poem_keys, editions, curated, title_power)
