@@ -103,10 +103,15 @@ def rules(occ_poem: np.ndarray, P: dict, occ_key: np.ndarray | None = None) -> d
     return {"today": order, "today --poems": poems_today, "new": new}
 
 
+PARAGRAPHS: dict = {}
+
+
 def rescue(lost: list[int], occ_key, occ_poem, rank, cur, poets, texts_of_key, n_keys: int) -> dict:
     """The lines no other occurrence holds exactly, looked up as a search would go on: a longer
     line that contains them (the curated edition split the line elsewhere, e.g. at 、), else a
-    line one character off (store/near.py; 5+ characters). The best holder by ``rank``."""
+    line one character off (store/near.py; 5+ characters), else a paragraph that holds them
+    across its punctuation (the edition punctuates the couplet elsewhere). The best holder by
+    ``rank``; a paragraph's holder is its poem's first line occurrence."""
     from poetry_search.store.near import NearIndex
 
     allowed = ~cur
@@ -116,7 +121,9 @@ def rescue(lost: list[int], occ_key, occ_poem, rank, cur, poets, texts_of_key, n
     joined = "\n".join(texts)
     starts = np.cumsum([0] + [len(t) + 1 for t in texts])
     near = NearIndex.build(texts)
-    out = {"containing": 0, "containing_right": 0, "near": 0, "near_right": 0, "still_missing": []}
+    out = {"containing": 0, "containing_right": 0, "near": 0, "near_right": 0, "paragraph": 0, "paragraph_right": 0,
+           "still_missing": []}
+    par = PARAGRAPHS.get("joined")
     for q in lost:
         k = int(occ_key[q])
         text = texts_of_key(k)
@@ -127,6 +134,17 @@ def rescue(lost: list[int], occ_key, occ_poem, rank, cur, poets, texts_of_key, n
         kind = "containing"
         if not cands and len(text) >= 5:
             cands, kind = near.near(text).tolist(), "near"
+        if not cands and par is not None:
+            at, poems_hit = par.find(text), []
+            while at >= 0 and len(poems_hit) < 5000:
+                poems_hit.append(PARAGRAPHS["poem"][int(np.searchsorted(PARAGRAPHS["starts"], at, "right")) - 1])
+                at = par.find(text, at + 1)
+            if poems_hit:
+                occ = PARAGRAPHS["first_occ"][np.array(poems_hit)]
+                g = occ[np.argmin(rank[occ])]
+                out["paragraph"] += 1
+                out["paragraph_right"] += int(P_AUTHORS[occ_poem[g]] in poets[k])
+                continue
         if not cands:
             out["still_missing"].append(text)
             continue
@@ -187,6 +205,7 @@ def main() -> None:
     ap.add_argument("--misses", type=int, default=40)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--no-variants", action="store_true", help="match the normalised text, not the variant key")
+    ap.add_argument("--no-dunhao", action="store_true", help="、 does not end a line (read into a second cache)")
     ap.add_argument("--no-curated-prior", action="store_true",
                     help="fame's class prior without curated membership (no information from the test set at all)")
     ap.add_argument("--agreement", action="store_true", help="rank by how many books agree on the poet, before fame")
@@ -196,7 +215,7 @@ def main() -> None:
     global ERA_WEIGHT, TITLE_POWER, AGREEMENT, NO_CURATED_PRIOR
     ERA_WEIGHT, TITLE_POWER, AGREEMENT = args.era_weight, args.title_power, args.agreement
     NO_CURATED_PRIOR = args.no_curated_prior
-    d = corpus_cache.load(args.corpus, args.cache)
+    d = corpus_cache.load(args.corpus, args.cache, dunhao_splits=not args.no_dunhao)
     P = poem_tables(d, args.corpus)
     P["poems"] = d["poems"]
     P_AUTHORS[:] = P["authors"]
@@ -211,7 +230,26 @@ def main() -> None:
     occ_poem = d["line_poem"].astype(np.int64)
     occ_key = text_key[d["line_tid"]]
     report = {"occurrences": int(occ_poem.size), "poems": len(d["poems"]), "key_s": round(key_s, 1)}
+    # paragraphs of the non-curated poems, joined, for the last fallback of rescue()
+    lp_all = d["line_poem"].astype(np.int64)
+    first_occ = np.full(len(d["poems"]), -1, np.int64)
+    first_occ[lp_all[::-1]] = np.arange(lp_all.size)[::-1]
+    chunks, owners = [], []
+    curp = P["curated"]
+    prev = None
+    for o, (pi, pa, tid) in enumerate(zip(d["line_poem"].tolist(), d["line_par"].tolist(), d["line_tid"].tolist())):
+        if curp[pi]:
+            continue
+        if (pi, pa) != prev:
+            chunks.append([])
+            owners.append(pi)
+            prev = (pi, pa)
+        chunks[-1].append(fold_key(texts[tid]))
+    joined = ["".join(c) for c in chunks]
+    PARAGRAPHS.update(joined="\n".join(joined), starts=np.cumsum([0] + [len(j) + 1 for j in joined]),
+                      poem=np.array(owners, np.int64), first_occ=first_occ)
     report["lines"] = evaluate(occ_key, occ_poem, P, key_text.get, args.misses, "line")
+    PARAGRAPHS.clear()  # the paragraph queries below are paragraphs already
     # paragraphs: the lines of one paragraph joined, as a couplet typed without its comma
     par_id = group_ids(list(zip(d["line_poem"].tolist(), d["line_par"].tolist())))
     parts: list[list[str]] = [[] for _ in range(int(par_id.max()) + 1)]

@@ -23,7 +23,9 @@ DEFAULT_CORPUS = Path("/work/main/data/chinese-poetry")
 DEFAULT_CACHE = Path("/tmp/attr/corpus.pkl")
 
 
-def read(corpus: Path) -> dict:
+def read(corpus: Path, dunhao_splits: bool = True) -> dict:
+    """``dunhao_splits=False``: 、 is taken out of each paragraph before it is split, so it no
+    longer ends a line (what issue 21 asks of the normaliser), to measure what that changes."""
     import numpy as np
 
     from poetry_search.corpus import CorpusReader, poem_lines
@@ -38,6 +40,8 @@ def read(corpus: Path) -> dict:
         poems.append(dict(id=p.id, collection=p.collection, book=fold(p.book), dynasty=fold(p.dynasty), title=p.title,
                           author=p.author, form=p.form, source=p.source, position=p.position, tags=p.tags,
                           paragraphs=p.paragraphs))
+        if not dunhao_splits:
+            p.paragraphs = [x.replace("、", "") for x in p.paragraphs]
         for ln in poem_lines(p, norm):
             lp.append(i), lpos.append(ln.position), lpar.append(ln.paragraph)
             ltid.append(texts.setdefault(ln.text, len(texts))), lorig.append(ln.original)
@@ -50,12 +54,14 @@ def read(corpus: Path) -> dict:
                 rank_pop=pop, rank_stats=stats)
 
 
-def load(corpus: Path = DEFAULT_CORPUS, cache: Path = DEFAULT_CACHE) -> dict:
+def load(corpus: Path = DEFAULT_CORPUS, cache: Path = DEFAULT_CACHE, dunhao_splits: bool = True) -> dict:
     cache = Path(cache)
+    if not dunhao_splits:
+        cache = cache.with_name(cache.stem + "-nodunhao" + cache.suffix)
     if cache.exists():
         with open(cache, "rb") as f:
             return pickle.load(f)
-    data = read(Path(corpus))
+    data = read(Path(corpus), dunhao_splits)
     cache.parent.mkdir(parents=True, exist_ok=True)
     with open(cache, "wb") as f:
         pickle.dump(data, f, protocol=5)
