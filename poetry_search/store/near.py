@@ -1,0 +1,120 @@
+"""Near matches: the lines that differ from a query in exactly one character (same length).
+
+A reader's other edition of a line (远近高低各不同 where the corpus has 远近高低总不同, 生当作人杰
+/ 为人杰) is one character off, and no exact or containing line answers it. Two lines of length
+L that differ in one position agree exactly on their first half or on their second half (the
+mismatch is in one of them), so each line is filed under two keys, a hash of (L, which half,
+the half's characters); a query looks up its own two keys (two binary searches) and compares the
+few lines filed there with it, character by character, as small integer arrays. No scan.
+
+Characters are stored as ids of a dense alphabet (uint16 while the corpus has fewer than 65,536
+distinct characters), one matrix per line length, so a comparison is one numpy expression.
+Lines shorter than ``MIN_LENGTH`` are not filed (a one-character change of a four-character line
+is most often another line, not another edition). Matching is done on the variant key
+(corpus/variants.match_key) when the caller passes keys, as lexical matching does.
+
+``NearIndex.build(texts)`` → ``save(path)`` (one uncompressed .npz) → ``NearIndex.load(path)``
+→ ``near(query)``: the text ids, sorted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+MIN_LENGTH = 5
+_MULT = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multipliers: a polynomial hash that wraps
+_SIDE = (np.uint64(0x632BE59BD9B4E019), np.uint64(0x85EBCA77C2B2AE63))
+
+
+def _hash(block: np.ndarray, length: int, side: int) -> np.ndarray:
+    """One 64-bit hash per row of ``block`` (character ids), salted by length and side."""
+    with np.errstate(over="ignore"):
+        h = np.full(block.shape[0], np.uint64(length) * _SIDE[side], np.uint64)
+        for j in range(block.shape[1]):
+            h = (h ^ block[:, j].astype(np.uint64)) * _MULT
+            h ^= h >> np.uint64(29)
+    return h
+
+
+class NearIndex:
+    """Lines by length, as character-id matrices, with their two half keys sorted."""
+
+    def __init__(self, alphabet: dict[str, int], tables: dict[int, dict[str, np.ndarray]]):
+        self.alphabet = alphabet
+        self.tables = tables
+
+    @classmethod
+    def build(cls, texts: Sequence[str], min_length: int = MIN_LENGTH) -> "NearIndex":
+        """File every text of ``min_length`` characters or more; a text's id is its index."""
+        lengths = np.fromiter((len(t) for t in texts), np.int64, len(texts))
+        keep = np.flatnonzero(lengths >= min_length)
+        joined = "".join(texts[i] for i in keep)
+        codes = np.frombuffer(joined.encode("utf-32-le"), np.uint32)
+        chars, ids = np.unique(codes, return_inverse=True)
+        dtype = np.uint16 if chars.size < 65535 else np.uint32
+        ids = ids.astype(dtype)
+        alphabet = {chr(int(c)): i for i, c in enumerate(chars)}
+        starts = np.concatenate([[0], np.cumsum(lengths[keep])])
+        tables: dict[int, dict[str, np.ndarray]] = {}
+        kl = lengths[keep]
+        for L in np.unique(kl).tolist():
+            rows = np.flatnonzero(kl == L)
+            offs = starts[rows][:, None] + np.arange(L)[None, :]
+            mat = ids[offs]
+            h = L // 2
+            t = {"ids": keep[rows].astype(np.uint32), "chars": mat}
+            for side, block in ((0, mat[:, :h]), (1, mat[:, h:])):
+                key = _hash(block, L, side)
+                order = np.argsort(key, kind="stable")
+                t[f"key{side}"], t[f"row{side}"] = key[order], order.astype(np.uint32)
+            tables[int(L)] = t
+        return cls(alphabet, tables)
+
+    def save(self, path: str | Path) -> None:
+        arrays = {"alphabet": np.array([ord(c) for c in self.alphabet], np.uint32)}
+        for L, t in self.tables.items():
+            for name, a in t.items():
+                arrays[f"{L}.{name}"] = a
+        np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "NearIndex":
+        with np.load(path) as z:
+            alphabet = {chr(int(c)): i for i, c in enumerate(z["alphabet"])}
+            tables: dict[int, dict[str, np.ndarray]] = {}
+            for name in z.files:
+                if name != "alphabet":
+                    L, field = name.split(".")
+                    tables.setdefault(int(L), {})[field] = z[name]
+        return cls(alphabet, tables)
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for t in self.tables.values() for a in t.values())
+
+    def near(self, query: str) -> np.ndarray:
+        """Sorted ids of the filed texts that differ from ``query`` in exactly one position."""
+        L = len(query)
+        t = self.tables.get(L)
+        if t is None:
+            return np.empty(0, np.int64)
+        missing = self.alphabet.__len__()  # an id no filed character has: it never compares equal
+        q = np.array([self.alphabet.get(c, missing) for c in query], np.int64)
+        if int((q == missing).sum()) > 1:
+            return np.empty(0, np.int64)
+        h = L // 2
+        rows = []
+        for side, block in ((0, q[:h]), (1, q[h:])):
+            if (block == missing).any():
+                continue
+            key = _hash(block[None, :].astype(t["chars"].dtype), L, side)[0]
+            keys = t[f"key{side}"]
+            lo, hi = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
+            rows.append(t[f"row{side}"][lo:hi])
+        if not rows:
+            return np.empty(0, np.int64)
+        cand = np.unique(np.concatenate(rows))
+        diff = (t["chars"][cand].astype(np.int64) != q[None, :]).sum(axis=1)
+        return np.sort(t["ids"][cand[diff == 1]].astype(np.int64))
