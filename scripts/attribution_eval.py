@@ -22,16 +22,15 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 import _layout  # noqa: F401
 import corpus_cache
+import numpy as np
 
 from poetry_search.build.attribution import agreement, attribute, cite_rank, era_of
 from poetry_search.build.fame import CURATED_BOOKS, corpus_fame, group_ids
 from poetry_search.corpus.authors import canonical_author
+from poetry_search.corpus.normalize import fold
 from poetry_search.corpus.variants import match_key
-from poetry_search.normalize import fold
 
 UNKNOWN_POETS = {"", "无名氏", "佚名", "不详", "失名"}
 NAMED = [("二月春风似剪刀", "贺知章"), ("更上一层楼", "王之涣"), ("对酒当歌", "曹操"), ("处处闻啼鸟", "孟浩然"),
@@ -272,7 +271,7 @@ def main() -> None:
     best = attribute(occ_key, new_rank, int(occ_key.max()) + 1)
     today = attribute(occ_key, np.arange(occ_poem.size), int(occ_key.max()) + 1)
     key_of = {key_text[k]: k for k in key_text}
-    from poetry_search.normalize import Normalizer
+    from poetry_search.corpus.normalize import Normalizer
 
     norm = Normalizer()
     named = []

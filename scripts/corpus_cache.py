@@ -28,9 +28,9 @@ def read(corpus: Path, dunhao_splits: bool = True) -> dict:
     longer ends a line (what issue 21 asks of the normaliser), to measure what that changes."""
     import numpy as np
 
-    from poetry_search.corpus import CorpusReader, poem_lines
-    from poetry_search.lexical import read_popularity
-    from poetry_search.normalize import fold
+    from poetry_search.build.popularity import read_popularity
+    from poetry_search.corpus.normalize import fold
+    from poetry_search.corpus.reader import CorpusReader, poem_lines
 
     reader = CorpusReader(corpus)
     norm = reader.normalizer()

@@ -22,8 +22,8 @@ from pathlib import Path
 import _layout  # noqa: F401
 
 from poetry_search.corpus.authors import canonical_author
+from poetry_search.corpus.normalize import Normalizer, fold
 from poetry_search.corpus.variants import match_key
-from poetry_search.normalize import Normalizer, fold
 
 OUT = _layout.ROOT / "tests" / "data" / "attribution"
 LINES = ("二月春风似剪刀", "更上一层楼", "对酒当歌", "便胜却人间无数", "白日依山尽", "独上高楼望尽天涯路", "守着窗儿",

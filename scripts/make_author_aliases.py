@@ -30,7 +30,7 @@ from pathlib import Path
 import _layout  # noqa: F401
 import corpus_cache
 
-from poetry_search.normalize import fold
+from poetry_search.corpus.normalize import fold
 
 OUT = _layout.ROOT / "poetry_search" / "corpus" / "data" / "author_aliases.tsv"
 ZI = re.compile(r"字([^，,。；;（(\s]{1,3})")

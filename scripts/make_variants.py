@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from poetry_search.normalize import to_simplified  # noqa: E402
+from poetry_search.corpus.normalize import to_simplified  # noqa: E402
 
 OUT = ROOT / "poetry_search" / "corpus" / "data" / "variants.tsv"
 OPENCC_DICTS = ("TWVariants", "HKVariants", "JPShinjitaiCharacters")

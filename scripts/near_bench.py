@@ -13,10 +13,9 @@ import random
 import time
 from pathlib import Path
 
-import numpy as np
-
 import _layout  # noqa: F401
 import corpus_cache
+import numpy as np
 
 from poetry_search.corpus.variants import match_key
 from poetry_search.store.near import NearIndex

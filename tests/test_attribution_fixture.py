@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import _layout  # noqa: E402,F401
 
 from poetry_search.build.attribution import attribute, cite_rank, era_of  # noqa: E402
 from poetry_search.build.fame import CURATED_BOOKS, corpus_fame  # noqa: E402
-from poetry_search.corpus import CorpusReader, poem_lines  # noqa: E402
 from poetry_search.corpus.authors import canonical_author  # noqa: E402
+from poetry_search.corpus.normalize import fold  # noqa: E402
+from poetry_search.corpus.reader import CorpusReader, poem_lines  # noqa: E402
 from poetry_search.corpus.variants import match_key  # noqa: E402
-from poetry_search.normalize import fold  # noqa: E402
 from poetry_search.store.near import NearIndex  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "attribution"
@@ -86,11 +85,15 @@ def test_a_line_written_with_a_variant_form_is_found(corpus):
 
 
 def test_a_couplet_without_its_comma_and_a_line_with_a_dunhao_are_found_as_paragraphs(corpus):
-    for typed, poet in (("独上高楼望尽天涯路", "晏殊"), ("便胜却人间无数", "秦观")):
-        key = match_key(corpus["norm"].text(typed))
-        assert not any(key in k for k in corpus["keys"])  # no single line holds it today
-        owners = [corpus["poems"][i] for i, k in corpus["paragraphs"] if key in k]
-        assert len(owners) >= 1 and poet in {canonical_author(p.author) for p in owners}
+    # a couplet typed without its comma is in no single line, only in its paragraph
+    key = match_key(corpus["norm"].text("独上高楼望尽天涯路"))
+    assert not any(key in k for k in corpus["keys"])
+    owners = [corpus["poems"][i] for i, k in corpus["paragraphs"] if key in k]
+    assert len(owners) >= 1 and "晏殊" in {canonical_author(p.author) for p in owners}
+    # 、 does not end a line: 便胜却、人间无数 is one line
+    key = match_key(corpus["norm"].text("便胜却人间无数"))
+    holders = [k for k in corpus["keys"] if k == key]
+    assert len(holders) == 1
 
 
 def test_the_near_line_of_another_edition(corpus):

@@ -2,8 +2,19 @@
 
 import numpy as np
 
-from poetry_search.build.attribution import UNKNOWN_ERA, attribute, cite_rank, era_of, poems_per_text
-from poetry_search.build.fame import edition_counts, fame, shared_title_counts, title_base
+from poetry_search.build.attribution import (
+    UNKNOWN_ERA,
+    attribute,
+    cite_rank,
+    era_of,
+    poems_per_text,
+)
+from poetry_search.build.fame import (
+    edition_counts,
+    fame,
+    shared_title_counts,
+    title_base,
+)
 
 
 def test_eras_follow_history_and_fold_compound_names():

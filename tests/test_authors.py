@@ -4,9 +4,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import _layout  # noqa: E402,F401
 
-from poetry_search.corpus.authors import ALIASES_FILE, alias_table, canonical_author, names_of  # noqa: E402
+from poetry_search.corpus.authors import (  # noqa: E402
+    ALIASES_FILE,
+    alias_table,
+    canonical_author,
+    names_of,
+)
 
 
 def test_a_ruler_under_his_title_is_the_poet():

@@ -4,10 +4,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import _layout  # noqa: E402,F401  (corpus/ importable before the restructure)
 
-from poetry_search.corpus.variants import VARIANTS_FILE, match_key, variant_table, variants_of  # noqa: E402
-from poetry_search.normalize import Normalizer  # noqa: E402
+from poetry_search.corpus.normalize import Normalizer  # noqa: E402
+from poetry_search.corpus.variants import (  # noqa: E402
+    VARIANTS_FILE,
+    match_key,
+    variant_table,
+    variants_of,
+)
 
 
 def test_the_issue_examples_meet_in_one_key():

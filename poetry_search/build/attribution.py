@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from poetry_search.chronology import DYNASTY_ORDER, dynasty_rank
+from ..corpus.dynasties import DYNASTY_ORDER, dynasty_rank
 
 UNKNOWN_ERA = len(DYNASTY_ORDER) + 1
 

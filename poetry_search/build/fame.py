@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poetry_search.lexical import ENGINES, _rank_source, combine
+from .popularity import ENGINES, _rank_source, combine
 
 log = logging.getLogger("poetry_search")
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from poetry_search.errors import PoetrySearchError
-from poetry_search.normalize import fold
+from ..errors import PoetrySearchError
+from .normalize import fold
 
 ALIASES_FILE = Path(__file__).resolve().parent / "data" / "author_aliases.tsv"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from poetry_search.errors import PoetrySearchError
+from ..errors import PoetrySearchError
 
 VARIANTS_FILE = Path(__file__).resolve().parent / "data" / "variants.tsv"
 
