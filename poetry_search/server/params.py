@@ -1,0 +1,139 @@
+"""The checks on every input of the API: one message each, naming the fix, raised as ``UsageProblem``
+(answered 400). The limits are those of ``poetry_search.options``, the same as the CLI's.
+
+Each ``*_args`` function turns a route's raw parameters into the keyword arguments of its library
+call, checked in the order the parameters are listed, so the first bad one is the one reported.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import Request
+
+from ..errors import UsageProblem
+from ..options import (
+    ECHO_ORDERS,
+    FIND_SORTS,
+    MAX_BODY_BYTES,
+    MAX_FILTER_CHARS,
+    MAX_K,
+    MAX_OFFSET,
+    MAX_POEM_ID_CHARS,
+    MAX_QUERY_CHARS,
+    MAX_TEXTS,
+    MODES,
+    SORTS,
+)
+
+
+def text_param(value: str | None, name: str, required: bool = True) -> str | None:
+    """A query text: at most ``MAX_QUERY_CHARS``; blank is None, or refused when ``required``."""
+    if value is None or not value.strip():
+        if required:
+            raise UsageProblem(f"{name} is empty: pass a line of poetry, e.g. ?{name}=大梦谁先觉")
+        return None
+    if len(value) > MAX_QUERY_CHARS:
+        raise UsageProblem(f"{name} is {len(value):,} characters long: at most {MAX_QUERY_CHARS} are searched")
+    return value
+
+
+def filter_param(value: str | None, name: str) -> str | None:
+    """A filter value (author, dynasty, ...), stripped; blank is None (no filter)."""
+    if value is None or not value.strip():
+        return None
+    if len(value) > MAX_FILTER_CHARS:
+        raise UsageProblem(f"{name} is {len(value):,} characters long: at most {MAX_FILTER_CHARS}")
+    return value.strip()
+
+
+def bounded(value: int, name: str, low: int, high: int) -> int:
+    """``value`` if ``low <= value <= high``."""
+    if not low <= value <= high:
+        raise UsageProblem(f"{name} must be between {low} and {high:,} (got {value:,})")
+    return value
+
+
+def choice(value: str, name: str, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed``."""
+    if value not in allowed:
+        raise UsageProblem(f"unknown {name} {value[:40]!r}: use one of {', '.join(allowed)}")
+    return value
+
+
+def search_args(k: int, mode: str, author: str | None, dynasty: str | None, collection: str | None,
+                form: str | None, sort: str, poems: bool) -> dict:
+    """The keyword arguments of ``Index.search`` (and of the batcher, which groups by them)."""
+    return {"k": bounded(k, "k", 1, MAX_K), "mode": choice(mode, "mode", MODES),
+            "author": filter_param(author, "author"), "dynasty": filter_param(dynasty, "dynasty"),
+            "collection": filter_param(collection, "collection"), "form": filter_param(form, "form"),
+            "sort": choice(sort, "sort", SORTS), "poems": poems}
+
+
+def find_args(title: str | None, author: str | None, dynasty: str | None, collection: str | None,
+              form: str | None, k: int, offset: int, sort: str, poems: bool) -> dict:
+    """The keyword arguments of ``Index.find`` but its pattern (which is required only without
+    a title or an author: see ``find_pattern``)."""
+    return {"title": filter_param(title, "title"), "author": filter_param(author, "author"),
+            "dynasty": filter_param(dynasty, "dynasty"), "collection": filter_param(collection, "collection"),
+            "form": filter_param(form, "form"), "k": bounded(k, "k", 1, MAX_K),
+            "offset": bounded(offset, "offset", 0, MAX_OFFSET), "sort": choice(sort, "sort", FIND_SORTS),
+            "poems": poems}
+
+
+def find_pattern(pattern: str | None, args: dict) -> str | None:
+    """``find``'s pattern: it may be left out when ``args`` (from ``find_args``) name a title or an author."""
+    return text_param(pattern, "pattern", required=not (args["title"] or args["author"]))
+
+
+def poem_id_param(poem_id: str) -> str:
+    """A poem id: 1 to ``MAX_POEM_ID_CHARS`` characters."""
+    if not poem_id or len(poem_id) > MAX_POEM_ID_CHARS:
+        raise UsageProblem(f"a poem id is 1-{MAX_POEM_ID_CHARS} characters (got {len(poem_id)})")
+    return poem_id
+
+
+def echo_args(k: int, order: str) -> tuple[int, str]:
+    """``echoes``' k and order."""
+    return bounded(k, "k", 1, MAX_K), choice(order, "order", ECHO_ORDERS)
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused past ``MAX_BODY_BYTES``: by its declared length before reading it,
+    or as soon as the bytes read pass the limit."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large(int(declared))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int) -> UsageProblem:
+    return UsageProblem(f"the request body is {size:,} bytes or more: at most {MAX_BODY_BYTES:,} "
+                        f"(up to {MAX_TEXTS} texts of {MAX_QUERY_CHARS} characters)")
+
+
+def similarity_texts(body: bytes) -> list[str]:
+    """The texts of a ``{"texts": [...]}`` body: 2 to ``MAX_TEXTS`` strings, each a query text."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageProblem("the request body is not UTF-8: send JSON like {\"texts\": [\"春眠不觉晓\", \"大梦谁先觉\"]}") from None
+    except json.JSONDecodeError as e:
+        raise UsageProblem(f"the request body is not JSON ({e.msg}): send {{\"texts\": [\"春眠不觉晓\", \"大梦谁先觉\"]}}") from None
+    texts = data.get("texts") if isinstance(data, dict) else None
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise UsageProblem("send {\"texts\": [...]}: a list of strings")
+    if not 2 <= len(texts) <= MAX_TEXTS:
+        raise UsageProblem(f"send 2 to {MAX_TEXTS} texts (got {len(texts)})")
+    return [text_param(t, "texts[]") for t in texts]
+
+
+def limits() -> dict:
+    """The limits the page shows and keeps to (``/api/info``)."""
+    return {"query_chars": MAX_QUERY_CHARS, "k": MAX_K, "offset": MAX_OFFSET, "texts": MAX_TEXTS}
