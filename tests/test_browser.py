@@ -116,16 +116,19 @@ def test_query_poem_echo_and_back(page, server, opened):
     assert page.inner_text(".verse.hit").startswith(echoes[0].original)
     assert url_params(page)["poem"] == echoes[0].poem_id
 
+    # back: each state is waited for by what marks it, never by an element already on the page
+    # before the navigation renders (Playwright's expect retries until the state holds)
+    expect = sync_api.expect
     page.go_back()  # the poem with its echoes open
-    page.wait_for_selector(".echoes li")
-    assert page.inner_text("#poem h1") == "春曉"
+    expect(page.locator("#poem h1")).to_have_text("春曉")
+    expect(page.locator(".echoes li")).to_have_count(10)
     page.go_back()  # the poem
-    page.wait_for_selector(".verse.hit")
-    assert page.locator(".echoes").count() == 0
+    expect(page.locator(".echoes")).to_have_count(0)
+    expect(page.locator(".verse.hit")).to_have_count(1)
     page.go_back()  # the results
-    page.wait_for_selector(".card")
+    expect(page.locator(".card .line")).to_have_count(len(lines))
     assert card_lines(page) == lines
-    assert page.input_value("#q") == "春眠不觉晓"
+    expect(page.locator("#q")).to_have_value("春眠不觉晓")
 
 
 def test_a_filter_narrows_the_results_and_the_url_round_trips(page, server, opened, browser):
