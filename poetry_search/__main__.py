@@ -1,3 +1,3 @@
-from .cli.__init__ import cli
+from .cli import cli
 
 cli(prog_name="poetry-search")

@@ -371,3 +371,14 @@ def test_no_score_passes_one_in_any_mode(opened, texts_table):
         if mode != "semantic":  # every query is a corpus line: its own line is found, scored 1 to float rounding
             exact = [h.score for hits in results for h in hits if h.match == "exact"]
             assert len(exact) == len(lines) and min(exact) > 1 - 1e-6
+
+
+@pytest.mark.parametrize("mode,poems", [("hybrid", False), ("semantic", False), ("lexical", False), ("hybrid", True)])
+def test_a_page_is_the_slice_of_a_larger_k(opened, mode, poems):
+    whole = opened.search("明月", k=30, mode=mode, poems=poems)
+    assert len(whole) == 30
+    key = (lambda h: h.poem_id) if poems else (lambda h: h.id)
+    pages = [opened.search("明月", k=10, offset=o, mode=mode, poems=poems) for o in (0, 10, 20)]
+    assert [len(p) for p in pages] == [10, 10, 10]
+    assert [key(h) for p in pages for h in p] == [key(h) for h in whole]
+    assert [h.rank for p in pages for h in p] == list(range(1, 31))

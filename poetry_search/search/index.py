@@ -239,14 +239,14 @@ class Index:
 
     def search(self, text: str, k: int = 10, author: str | None = None, dynasty: str | None = None,
                collection: str | None = None, *, mode: str = "hybrid", form: str | None = None, sort: str = "score",
-               poems: bool = False) -> list:
+               poems: bool = False, offset: int = 0) -> list:
         """The k best lines for ``text`` (see ``search_batch``), filters applied before the search."""
         return self.search_batch([text], k=k, author=author, dynasty=dynasty, collection=collection, mode=mode,
-                                 form=form, sort=sort, poems=poems)[0]
+                                 form=form, sort=sort, poems=poems, offset=offset)[0]
 
     def search_batch(self, texts: Sequence[str], k: int = 10, author: str | None = None, dynasty: str | None = None,
                      collection: str | None = None, *, mode: str = "hybrid", form: str | None = None,
-                     sort: str = "score", poems: bool = False) -> list[list]:
+                     sort: str = "score", poems: bool = False, offset: int = 0) -> list[list]:
         """``search`` for many queries, encoded and searched in batches.
 
         ``mode``: ``hybrid`` (lines containing the query verbatim first, the line equal to it
@@ -254,8 +254,15 @@ class Index:
         the nearest lines by cosine, ``semantic``, no line twice), ``semantic`` (cosine only,
         exactly the plain nearest-neighbour search), ``lexical`` (containing lines only).
         ``sort="popularity"`` orders the same hits famous first. ``poems=True`` groups hits by
-        poem (their first matching occurrence's) and returns k ``PoemHit``s."""
+        poem (their first matching occurrence's) and returns k ``PoemHit``s. ``offset`` skips that
+        many results first (paging): the page is exactly that slice of a search for ``offset + k``."""
         check_k(k)
+        if offset < 0:
+            raise UsageProblem("--offset must be 0 or more", code="bad_offset")
+        if offset:
+            pages = self.search_batch(texts, k=offset + k, author=author, dynasty=dynasty, collection=collection, mode=mode,
+                                      form=form, sort=sort, poems=poems)
+            return [Results.rerank(page[offset:offset + k], start=offset + 1) for page in pages]
         if mode not in MODES:
             raise UsageProblem(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         if sort not in SORTS:

@@ -142,9 +142,9 @@ class Results:
         return out
 
     @staticmethod
-    def rerank(hits: list, k: int | None = None) -> list:
-        """The first ``k`` hits, ranked from 1 in their order."""
+    def rerank(hits: list, k: int | None = None, start: int = 1) -> list:
+        """The first ``k`` hits, ranked from ``start`` in their order."""
         hits = hits if k is None else hits[:k]
         for r, h in enumerate(hits):
-            h.rank = r + 1
+            h.rank = start + r
         return hits
