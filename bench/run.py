@@ -393,6 +393,24 @@ def bench_lexical(small: bool) -> None:
     RESULTS["lexical"] = lexical_bench.main(["--corpus", str(corpus), "--repeat", "7" if small else "15"])
 
 
+def bench_ray(lines: int) -> None:
+    """Local encoding against Ray with 1 and 2 CPU actors, same texts, one run (bench/ray_encode.py
+    starts its own head on 127.0.0.1 and ends it); skipped where the ray extra is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        say("ray: skipped (pip install -e '.[ray]')")
+        return
+    out = WORK / "ray-results.json"
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "ray_encode.py"), "--lines", str(lines), "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True)
+    say(r.stdout[-3000:])
+    if r.returncode:
+        say(f"ray: failed ({r.stderr[-500:]})")
+        return
+    RESULTS["ray"] = json.loads(out.read_text())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run (about 3 minutes)")
@@ -433,6 +451,7 @@ def main() -> None:
     bench_server(sample_index, full, RESULTS, model=model("base"), corpus=SAMPLE, cache=str(WORK / "cache-sample"),
                  work=WORK, requests=300 if args.quick else 2000)
     bench_lexical(args.quick or args.skip_full)
+    bench_ray(500 if args.quick else 2000)
     RESULTS["bench_seconds"] = time.perf_counter() - t0
     Path(args.out).write_text(json.dumps(RESULTS, ensure_ascii=False, indent=1))
     say(f"\nwrote {args.out} ({RESULTS['bench_seconds'] / 60:.1f} min)")

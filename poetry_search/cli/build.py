@@ -77,8 +77,13 @@ def corpus(directory, strict, as_json):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes, only warnings and errors.")
 @click.option("--lexical-only", is_flag=True,
               help="Build the lexical index alone (find, poem, lexical queries): no model is loaded, no vectors.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="auto", default=None, metavar="[auto|ADDRESS]",
+              help="Encode on a Ray cluster (pip install 'poetry-search[ray]'): auto, or the head's address. "
+                   "The model must be reachable from every node; the corpus and cache stay on this machine.")
+@click.option("--ray-workers", type=click.IntRange(min=1), default=None,
+              help="Encoding actors on the Ray cluster (default: one a GPU, else one a node).")
 def index(corpus_dir, index_dir, model, precision, device, batch_size, index_type, ef_construction, cache_dir, strict,
-          quiet, lexical_only, no_onnx, export_onnx):
+          quiet, lexical_only, no_onnx, export_onnx, ray_address, ray_workers):
     """Build the search index of a corpus.
 
     Every distinct normalised line is encoded once (and cached, so a rebuild or a resumed build
@@ -92,6 +97,7 @@ def index(corpus_dir, index_dir, model, precision, device, batch_size, index_typ
         poetry-search index --model ./models/bert-base-chinese --precision fp32
         poetry-search index --corpus data/chinese-poetry --index index-full --lexical-only
         poetry-search index --index index-full --export-onnx  # add the fast query encoder
+        poetry-search index --corpus data/chinese-poetry --ray ray-head:6379 --model /shared/bert-base-chinese
     """
     if export_onnx:
         from ..build.indexer import add_onnx_export
@@ -104,5 +110,6 @@ def index(corpus_dir, index_dir, model, precision, device, batch_size, index_typ
 
     report = build_index(corpus_dir, index_dir, model, precision=precision, device=device, batch_size=batch_size,
                          index_type=index_type, cache_dir=cache_dir, strict=strict, progress=not quiet,
-                         lexical_only=lexical_only, onnx=not no_onnx, ef_construction=ef_construction)
+                         lexical_only=lexical_only, onnx=not no_onnx, ef_construction=ef_construction,
+                         ray=ray_address, ray_workers=ray_workers)
     click.echo(build_report(report, lexical_only), err=True)
