@@ -48,6 +48,36 @@ def sample_index(tmp_path_factory, tiny_model) -> Path:
 
 
 @pytest.fixture(scope="session")
+def hnsw_index(tmp_path_factory, tiny_model) -> Path:
+    """The sample as an HNSW index (approximate search), shared by every file that only reads it."""
+    from poetry_search import build_index
+
+    path = tmp_path_factory.mktemp("indexes") / "sample-hnsw"
+    build_index(SAMPLE, path, model=tiny_model, precision="fp32", index_type="hnsw")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ivf_index(tmp_path_factory, tiny_model) -> Path:
+    """The sample as an IVF index."""
+    from poetry_search import build_index
+
+    path = tmp_path_factory.mktemp("indexes") / "sample-ivf"
+    build_index(SAMPLE, path, model=tiny_model, precision="fp32", index_type="ivf")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lexical_sample_index(tmp_path_factory) -> Path:
+    """The sample built --lexical-only (no model, no vectors)."""
+    from poetry_search import build_index
+
+    path = tmp_path_factory.mktemp("indexes") / "sample-lexical"
+    build_index(SAMPLE, path, lexical_only=True)
+    return path
+
+
+@pytest.fixture(scope="session")
 def opened(sample_index):
     from poetry_search import Index
 

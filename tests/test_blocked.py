@@ -6,20 +6,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from conftest import SAMPLE
 
-from poetry_search import Index, build_index
+from poetry_search import Index
 from poetry_search.cli import cli
 from poetry_search.search import blocked, neighbours
 from poetry_search.search.export import export_neighbours
 from poetry_search.store import recall
-
-
-@pytest.fixture(scope="module")
-def hnsw_index(tiny_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("hnsw-blocked") / "index"
-    build_index(SAMPLE, path, model=tiny_model, precision="fp32", index_type="hnsw")
-    return path
 
 
 @pytest.fixture(scope="module")

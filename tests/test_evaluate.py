@@ -336,10 +336,8 @@ def test_sample_couplet_ranks_equal_brute_force(opened, reference_matrix, texts_
     assert other.details["targets"] != d["targets"]
 
 
-def test_ann_recall_equals_brute_force_on_an_ivf_index(sample_index, tiny_model, reference_matrix, tmp_path):
-    path = tmp_path / "ivf"
-    build_index(SAMPLE, path, model=tiny_model, precision="fp32", index_type="ivf")
-    idx = Index.open(path, nprobe=1)
+def test_ann_recall_equals_brute_force_on_an_ivf_index(sample_index, tiny_model, reference_matrix, ivf_index):
+    idx = Index.open(ivf_index, nprobe=1)
     t = evaluate(idx, tasks=["ann"], sample=200, seed=0).tasks[0]
     d = t.details
     assert t.n == len(d["query_ids"]) == len(d["per_query"]) == 200

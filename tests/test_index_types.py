@@ -14,13 +14,6 @@ from poetry_search.options import FLAT_LIMIT
 from poetry_search.store.vectors import resolve_index_type
 
 
-@pytest.fixture(scope="module")
-def hnsw_index(tiny_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("hnsw") / "index"
-    build_index(SAMPLE, path, model=tiny_model, precision="fp32", index_type="hnsw")
-    return path
-
-
 def test_auto_is_flat_up_to_the_limit_then_hnsw():
     assert resolve_index_type("auto", FLAT_LIMIT) == "flat"
     assert resolve_index_type("auto", FLAT_LIMIT + 1) == "hnsw"
@@ -190,9 +183,8 @@ def test_exclude_poem_on_hnsw_matches_brute_force(hnsw_index, reference_matrix, 
     assert found >= 0.95 * 5 * 500  # recall of an approximate index, measured on the scores
 
 
-def test_ivf_and_factory_strings(tiny_model, tmp_path):
-    build_index(SAMPLE, tmp_path / "ivf", model=tiny_model, precision="fp32", index_type="ivf")
-    m = Index.open(tmp_path / "ivf").manifest
+def test_ivf_and_factory_strings(tiny_model, tmp_path, ivf_index):
+    m = Index.open(ivf_index).manifest
     assert m["faiss_factory"].startswith("IVF") and m["recall_at_10"] >= 0.95 and "nprobe" in m["search_depth"]
     build_index(SAMPLE, tmp_path / "fac", model=tiny_model, precision="fp32", index_type="HNSW16,Flat")
     idx = Index.open(tmp_path / "fac", ef=64)

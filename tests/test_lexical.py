@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import ROOT, SAMPLE, run_cli
+from conftest import ROOT, run_cli
 
 from poetry_search import Index
 from poetry_search.build.popularity import combine
@@ -21,12 +21,8 @@ RANK_CORPUS = ROOT / "tests" / "data" / "rank_corpus"
 
 
 @pytest.fixture(scope="session")
-def lexical_index(tmp_path_factory):
-    from poetry_search import build_index
-
-    path = tmp_path_factory.mktemp("indexes") / "sample-lexical"
-    build_index(SAMPLE, path, lexical_only=True)
-    return Index.open(path)
+def lexical_index(lexical_sample_index):
+    return Index.open(lexical_sample_index)
 
 
 @pytest.fixture(scope="session")

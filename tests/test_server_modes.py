@@ -57,13 +57,8 @@ def test_find_and_search_bad_arguments(client):
         assert r.status_code == 400 and words in r.json()["error"]["message"], (url, r.text)
 
 
-def test_a_lexical_only_index_is_served_lexically(tmp_path, tiny_model):
-    from conftest import SAMPLE
-
-    from poetry_search import build_index
-
-    path = tmp_path / "lexical"
-    build_index(SAMPLE, path, model=tiny_model, lexical_only=True)
+def test_a_lexical_only_index_is_served_lexically(lexical_sample_index):
+    path = lexical_sample_index
     with TestClient(create_app(path)) as c:
         info = c.get("/api/info").json()
         assert info["has_vectors"] is False

@@ -45,6 +45,8 @@ def check_out(out: str | Path) -> str:
         raise UsageProblem(f"{out} is a folder: pass a file name ending in {_NAMES}")
     if not out.parent.exists():
         raise UsageProblem(f"the folder {out.parent} does not exist: create it or pass another --out")
+    if not out.parent.is_dir():
+        raise UsageProblem(f"cannot write in {out.parent}: it is a file, not a folder: pass another --out")
     if not os.access(out.parent, os.W_OK):
         raise UsageProblem(f"cannot write in {out.parent} (permission denied): pass another --out")
     return fmt
