@@ -172,5 +172,5 @@ def test_index_built_on_ray_equals_a_local_build(driver, tiny_model, sample_inde
     for q in ("大梦谁先觉", "明月几时有", "春风又绿江南岸"):
         assert [h.id for h in local.search(q, k=10, mode="semantic")] == [h.id for h in remote.search(q, k=10, mode="semantic")]
     ray_info = remote.manifest["ray"]
-    assert ray_info["lines"] == len(remote) and len(ray_info["workers"]) == 1 and ray_info["workers"][0]["device"] == "cpu"
+    assert ray_info["lines"] == len(remote) and len(ray_info["workers"]) == 1 and ray_info["workers"][0]["device"].startswith("cpu")
     assert "ray" not in local.manifest
