@@ -30,7 +30,8 @@ HNSW_EF_CONSTRUCTION = 256  # the graph's build depth
 MODES = ("hybrid", "semantic", "lexical")
 SORTS = ("score", "popularity")
 FIND_SORTS = ("default", "popularity")
-MATCHES = ("exact", "contains", "semantic")
+# paragraph: the query runs across the punctuation of the line's paragraph; near: one character off
+MATCHES = ("exact", "contains", "paragraph", "near", "semantic")
 ECHO_ORDERS = ("dynasty", "score")
 
 # -- bulk neighbours and export ------------------------------------------------------------------
@@ -41,7 +42,7 @@ NEIGHBOURS_BATCH_SIZE = 1024  # queries per FAISS search
 FORMATS = {".parquet": "parquet", ".jsonl": "jsonl", ".csv": "csv"}  # export: the extension decides
 
 # -- evaluation ----------------------------------------------------------------------------------
-EVAL_TASKS = ("couplets", "variants", "ccpm", "ann")
+EVAL_TASKS = ("couplets", "variants", "ccpm", "ann", "attribution")
 EVAL_DEFAULT_TASKS = ("couplets", "variants", "ann")
 EVAL_SAMPLE = 1000
 

@@ -280,7 +280,7 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
         if not texts:
             raise CorpusError(f"{corpus} holds no lines to index: check the folder (poetry-search corpus {corpus})")
         t_lex = time.perf_counter()
-        lexical = build_lexicon(store, reader.root, fold, texts)
+        lexical = build_lexicon(store, reader.root, fold, texts, folder=tmp)  # near.npz: before files.json
         lexical["build_seconds"] = round(time.perf_counter() - t_lex, 2)
         store.commit()
         if lexical_only:

@@ -18,6 +18,11 @@ Tasks, each run with the index's model AND with a lexical baseline (BM25 over ch
 * ``ccpm``: CCPM's multiple choice (a modern translation, four classical lines): the choice with the
   highest score to the translation is picked.
 * ``ann``: recall@10 of the index's own search against exact search, on corpus lines.
+* ``attribution``: every line of the curated editions (唐诗三百首, 宋词三百首, 千家诗) whose poet is
+  known, typed as its normalised text, is looked up with the curated editions left out of the
+  candidates: found, and whether the first hit (and the first ``poems=True`` poem) names the
+  poet (aliases folded); the same for their couplets typed without the comma. No model, no
+  baseline: it measures what a search shows (docs/attribution.md).
 
 Ranks and ties. A query's rank of its answer is computed from ``greater`` (candidates that score
 strictly higher) and ``ties`` (other candidates that score exactly the same). Metrics are their
@@ -609,6 +614,113 @@ def ann_task(index, sample: int, seed: int, progress: bool = False) -> TaskResul
                       {"query_ids": ids.tolist(), "got": got.tolist(), "per_query": per_query})
 
 
+ATTRIBUTION_MISSES = 20  # misses named in the note (all of them are in the details)
+POEMS_DEPTH = 10  # poems=True: the first poem outside the curated editions among this many
+
+
+def attribution_task(index, progress: bool = False) -> TaskResult:
+    """The curated editions as the test set of attribution (see the module's docstring).
+
+    A line is looked up as ``find`` goes: the lines that hold it (exact first), else the
+    paragraphs that hold it across their punctuation, else the lines one character off. Its
+    first hit is the first such line with an occurrence outside the curated editions, named by
+    the most citable of those occurrences (least ``lines.cite_rank``: what a hit under a filter
+    shows); ``poems=True`` takes the first poem outside them that ``Index.find`` lists. Where the
+    curated editions give a line two poets, either is right."""
+    from ..build.attribution import attribute
+    from ..build.fame import CURATED_BOOKS
+    from ..build.lexicon import ANONYMOUS
+    from ..corpus.authors import canonical_author
+    from ..search.filters import Filters
+
+    t0 = time.perf_counter()
+    store = index.store
+    owners = store.poem_owners()
+    size = (max(r[0] for r in owners) + 1) if owners else 1
+    curated = np.zeros(size, bool)
+    canon = [""] * size
+    for rowid, book, author_canon, author in owners:
+        curated[rowid] = book in CURATED_BOOKS
+        canon[rowid] = author_canon if author_canon is not None else canonical_author(author)
+    _lines, text_ids, rowids, _pos, paragraphs = store.line_table()
+    ranks = store.line_ranks()
+    texts = index_texts(index).to_pylist()
+    n_texts = len(texts)
+    cur_occ = curated[rowids]
+    best = attribute(text_ids, ranks, n_texts, allowed=~cur_occ)  # each line's most citable non-curated poem
+    lex, none = index.lexical, Filters()
+
+    def lookup(text: str) -> tuple[str | None, int | None]:
+        """(how it was found, the rowid of the poem its first hit names), or (None, None)."""
+        ids, exact = lex.containing(text, none)
+        for i, e in zip(ids.tolist(), exact.tolist()):
+            if best[i] >= 0:
+                return ("exact" if e else "contains"), int(rowids[best[i]])
+        found, scopes = lex.fallback(text, none)
+        for i, kind in found:
+            if kind == "paragraph":
+                own = [r for r in scopes[i] if not curated[r]]
+                if own:
+                    return kind, own[0]
+            elif best[i] >= 0:
+                return kind, int(rowids[best[i]])
+        return None, None
+
+    def queries(groups: dict[str, set[str]], what: str, with_poems: bool) -> dict:
+        found = right = poems_right = 0
+        kinds: dict[str, int] = {}
+        misses, wrong = [], []
+        bar = _bar(progress, len(groups), what)
+        for text, poets in groups.items():
+            kind, rowid = lookup(text)
+            bar.update(1)
+            if kind is None:
+                misses.append(text)
+                continue
+            found += 1
+            kinds[kind] = kinds.get(kind, 0) + 1
+            ok = canon[rowid] in poets
+            right += ok
+            if not ok:
+                wrong.append({"text": text, "poets": sorted(poets), "named": canon[rowid]})
+            if with_poems:
+                listed = index.find(text, poems=True, k=POEMS_DEPTH).hits
+                first = next((p for p in listed if p.book not in CURATED_BOOKS), None)
+                poems_right += first is not None and canonical_author(first.author) in poets
+        bar.close()
+        return {"n": len(groups), "found": found, "right": right, "poems_right": poems_right, "kinds": kinds,
+                "misses": misses, "wrong": wrong}
+
+    # the test set: each distinct curated line with a known poet, and the poets the editions give it
+    lines: dict[str, set[str]] = {}
+    for t, r in zip(text_ids[cur_occ].tolist(), rowids[cur_occ].tolist()):
+        if canon[r] not in ANONYMOUS:
+            lines.setdefault(texts[t], set()).add(canon[r])
+    # couplets: paragraphs of two lines of the curated editions, typed without the comma
+    by_paragraph: dict[tuple[int, int], list[int]] = {}
+    for j in np.flatnonzero(cur_occ).tolist():
+        by_paragraph.setdefault((int(rowids[j]), int(paragraphs[j])), []).append(int(text_ids[j]))
+    couplets: dict[str, set[str]] = {}
+    for (r, _), tids in by_paragraph.items():
+        if len(tids) == 2 and canon[r] not in ANONYMOUS:
+            couplets.setdefault(texts[tids[0]] + texts[tids[1]], set()).add(canon[r])
+    got = queries(lines, "attribution", True)
+    pairs = queries(couplets, "attribution couplets", False)
+
+    def share(x: int, n: int) -> float:
+        return x / n if n else 0.0
+
+    metrics = {"found": share(got["found"], got["n"]), "poet_right": share(got["right"], got["found"]),
+               "poems_poet_right": share(got["poems_right"], got["found"]),
+               "couplets_found": share(pairs["found"], pairs["n"]), "couplets_poet_right": share(pairs["right"], pairs["found"])}
+    shown = "、".join(got["misses"][:ATTRIBUTION_MISSES])
+    note = (f"{got['n']:,} curated lines, {pairs['n']:,} couplets; found by {got['kinds']}; "
+            f"{len(got['misses'])} missed" + (f": {shown}" if shown else "") +
+            (" …" if len(got["misses"]) > ATTRIBUTION_MISSES else "") + f"; {len(got['wrong'])} name another poet")
+    return TaskResult("attribution", got["n"], n_texts, metrics, None, note, round(time.perf_counter() - t0, 2),
+                      {"lines": got, "couplets": pairs})
+
+
 def evaluate(index, tasks: Sequence[str] = DEFAULT_TASKS, sample: int = DEFAULT_SAMPLE, seed: int = 0,
              ccpm: str | Path | None = None, progress: bool = False,
              echo: Callable[[str], None] | None = None) -> EvalReport:
@@ -625,7 +737,7 @@ def evaluate(index, tasks: Sequence[str] = DEFAULT_TASKS, sample: int = DEFAULT_
         raise UsageProblem("the ccpm task needs a file: pass --ccpm FILE (CCPM's valid.jsonl, see the README)")
     if ccpm is not None:
         read_ccpm(ccpm)  # a bad file fails before minutes of work
-    if not getattr(index, "has_vectors", True):
+    if not getattr(index, "has_vectors", True) and set(tasks) - {"attribution"}:
         raise PoetrySearchError(f"the index at {index.path} has no vectors (built lexical-only): eval compares the "
                                 "model with the lexical baseline, so rebuild it with vectors (without --lexical-only)")
     say = echo or log.info
@@ -642,7 +754,9 @@ def evaluate(index, tasks: Sequence[str] = DEFAULT_TASKS, sample: int = DEFAULT_
             results.append(variant_task(index, bm25, sample, seed, progress))
         elif task == "ccpm":
             results.append(ccpm_task(index, bm25, ccpm, sample, seed, progress))
+        elif task == "attribution":
+            results.append(attribution_task(index, progress))
         else:
             results.append(ann_task(index, sample, seed, progress))
     m = index.manifest
-    return EvalReport(str(index.path), m.get("model", ""), m.get("index_type", ""), len(index), seed, sample, results)
+    return EvalReport(str(index.path), m.get("model") or "", m.get("index_type") or "", len(index), seed, sample, results)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..corpus.authors import canonical_author
 from ..corpus.dynasties import fold_dynasty
 from ..corpus.normalize import fold
 from ..corpus.textin import quote
@@ -22,8 +23,8 @@ log = logging.getLogger("poetry_search")
 
 @dataclass(frozen=True)
 class Filters:
-    """Folded filter values as the store holds them (simplified script, a dynasty's one name);
-    None where a filter is not set."""
+    """Folded filter values as the store holds them (simplified script, a dynasty's one name, a
+    poet's canonical name: 後主煜 and 李煜 are one); None where a filter is not set."""
 
     author: str | None = None
     dynasty: str | None = None
@@ -36,7 +37,7 @@ class Filters:
         """Fold each value the way the store holds it. A dynasty, collection or form the index
         does not know is a usage mistake that lists the known values (``facets``: the index's
         ``Index.facets``); an author with no poems is not (the result is empty, with suggestions)."""
-        out = cls(author=fold(author) or None, dynasty=fold_dynasty(dynasty), collection=fold(collection) or None,
+        out = cls(author=canonical_author(author) or None, dynasty=fold_dynasty(dynasty), collection=fold(collection) or None,
                   form=_fold_form(store, form))
         if facets is not None and (out.dynasty or out.collection):
             f = facets()

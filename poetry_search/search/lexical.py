@@ -1,17 +1,23 @@
 """Search by the text itself: lines containing a fragment or matching a pattern, and poems by
-title or author (``find``), over the index's lexicon (``store.lexicon``)."""
+title or author (``find``), over the index's lexicon (``store.lexicon``). Lines are matched by
+their key (``corpus.variants.match_key``: 守着 finds 守著); a fragment that no line holds is
+looked up across the punctuation of paragraphs, then among the lines one character off it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
+from ..build.lexicon import NEAR_NAME
 from ..corpus.normalize import fold
+from ..corpus.variants import match_key
 from ..errors import UsageProblem
 from ..options import FIND_SORTS
-from ..store.lexicon import Pattern
+from ..store.lexicon import CharIndex, Pattern
+from ..store.near import MIN_LENGTH, NearIndex
 from .filters import Filters
 from .patterns import parse_pattern
 from .results import FindResult, Results, check_k
@@ -21,24 +27,87 @@ class LexicalSearch:
     """Fragments, patterns, titles and authors over one lexicon.
 
     ``lexicon`` is a callable (the lexicon is read on first use); ``normalize`` turns a pattern's
-    literal text into the form lines are stored in."""
+    literal text into the form lines are stored in (then keyed, like the lines)."""
 
     def __init__(self, store, lexicon: Callable[[], object], normalize: Callable[[str], str], results: Results):
         self.store = store
         self._lexicon = lexicon
         self.normalize = normalize
         self.results = results
+        self._paragraphs: CharIndex | None | bool = False  # False: not read yet
+        self._near: NearIndex | None | bool = False
+
+    def key(self, literal: str) -> str:
+        """A literal as lines are matched: normalised, then its variant key."""
+        return match_key(self.normalize(literal))
 
     def containing(self, text: str, filters: Filters, poem_rowids=None, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Ids of the lines containing ``text`` (a normalised fragment) that pass the filters, in
         lexical order (exact first, then popularity, then id), and which of them are exact."""
         lex = self._lexicon()
-        ids = lex.text().match(Pattern(text, (text,), False, False))
+        key = match_key(text)
+        ids = lex.text().match(Pattern(key, (key,), False, False))
         if ids.size and (filters or poem_rowids is not None):
             ids = np.array(sorted(self.store.filter_texts(ids, poem_rowids=poem_rowids, **filters.store_args())), dtype=np.int64)
         exact = lex.text().lengths[ids] == len(text)
         ordered = lex.order(ids, exact, limit=limit)
         return ordered, lex.text().lengths[ordered] == len(text)
+
+    def paragraph_index(self) -> CharIndex | None:
+        """The postings of paragraphs of two lines or more (None in an index built without)."""
+        if self._paragraphs is False:
+            row = self.store.lexicon_field("paragraph")
+            if row is None:
+                self._paragraphs = None
+            else:
+                shift, dtypes, _size, lengths, _pop = row
+                keys_dtype, len_dtype = dtypes.split(":")
+                self._paragraphs = CharIndex(lambda c: self.store.postings("paragraph", c), shift, keys_dtype,
+                                             np.frombuffer(lengths, dtype=len_dtype))
+        return self._paragraphs
+
+    def near_index(self) -> NearIndex | None:
+        """The near-match index saved beside the database (None in an index built without)."""
+        if self._near is False:
+            path = Path(self.store.path).parent / NEAR_NAME
+            self._near = NearIndex.load(path) if path.exists() else None
+        return self._near
+
+    def across(self, text: str, filters: Filters, poem_rowids=None, limit: int | None = None) -> tuple[list[int], dict[int, list[int]]]:
+        """Paragraphs that hold ``text`` (normalised) across their punctuation, as their first
+        lines, most citable first, and for each such line the poem rowids whose paragraph matched."""
+        field = self.paragraph_index()
+        key = match_key(text)
+        if field is None or not key or len(key) > field.max_length:
+            return [], {}
+        pids = field.match(Pattern(key, (key,), False, False))
+        if not pids.size:
+            return [], {}
+        scopes: dict[int, list[int]] = {}
+        for tid, rowid, _rank in self.store.paragraph_lines(pids, poem_rowids=poem_rowids, **filters.store_args()):
+            scopes.setdefault(tid, []).append(rowid)
+        order = list(scopes)[:limit] if limit is not None else list(scopes)
+        return order, {t: scopes[t] for t in order}
+
+    def near(self, text: str, filters: Filters, poem_rowids=None, limit: int | None = None) -> np.ndarray:
+        """Lines one character off ``text`` (normalised; ``MIN_LENGTH`` characters or more) that
+        pass the filters, in lexical order (popularity, then id)."""
+        near = self.near_index() if len(text) >= MIN_LENGTH else None
+        if near is None:
+            return np.empty(0, np.int64)
+        ids = near.near(match_key(text))
+        if ids.size and (filters or poem_rowids is not None):
+            ids = np.array(sorted(self.store.filter_texts(ids, poem_rowids=poem_rowids, **filters.store_args())), dtype=np.int64)
+        return self._lexicon().order(ids, None, limit=limit)
+
+    def fallback(self, text: str, filters: Filters, poem_rowids=None,
+                 limit: int | None = None) -> tuple[list[tuple[int, str]], dict[int, list[int]]]:
+        """For a fragment no line holds: the paragraphs that hold it (``paragraph``), else the
+        lines one character off (``near``), as (id, match), with the paragraphs' poems."""
+        ids, scopes = self.across(text, filters, poem_rowids, limit)
+        if ids:
+            return [(i, "paragraph") for i in ids], scopes
+        return [(int(i), "near") for i in self.near(text, filters, poem_rowids, limit)], {}
 
     def find(self, pattern: str | None, filters: Filters, *, title: str | None = None, k: int = 10,
              offset: int = 0, sort: str = "default", poems: bool = False) -> FindResult:
@@ -62,7 +131,7 @@ class LexicalSearch:
                 title_exact = tidx.lengths[title_rowids] == len(tpat.literal)
         if pattern is None:
             return self._list_poems(filters, title_rowids, title_exact, k, offset, sort)
-        pat = parse_pattern(pattern, self.normalize)
+        pat = parse_pattern(pattern, self.key)
         tindex = lex.text()
         if pat.min_length > tindex.max_length:
             shown = pattern if len(pattern) <= 20 else pattern[:20] + "…"
@@ -73,6 +142,8 @@ class LexicalSearch:
             ids = np.array(sorted(self.store.filter_texts(ids, poem_rowids=title_rowids, **filters.store_args())), dtype=np.int64)
         exact = (tindex.lengths[ids] == len(pat.literal)) if pat.literal else np.zeros(ids.size, bool)
         exact_ids = set(ids[exact].tolist())
+        if not ids.size and pat.literal:
+            return self._find_fallback(pat.literal, filters, title_rowids, k, offset, sort, poems)
         if not poems:
             ordered = lex.order(ids, exact if sort == "default" else None, limit=offset + k)
             page = ordered[offset:offset + k].tolist()
@@ -96,25 +167,48 @@ class LexicalSearch:
         hits = [self.results.poem(offset + n + 1, meta[r], []) for n, r in enumerate(page)]
         return FindResult(total=int(rowids.size), offset=offset, k=k, hits=hits)
 
-    def _find_poems(self, ordered, exact_ids, filters: Filters, title_rowids, k, offset, sort) -> FindResult:
+    def _find_fallback(self, literal: str, filters: Filters, title_rowids, k, offset, sort, poems) -> FindResult:
+        """``find`` of a fragment no line holds: its paragraphs, else its near lines."""
+        found, scopes = self.fallback(literal, filters, title_rowids)
+        if poems:
+            ordered = np.array([i for i, _ in found], dtype=np.int64)
+            within = title_rowids
+            if scopes:
+                within = np.array(sorted({r for rs in scopes.values() for r in rs}), dtype=np.int64)
+            kind = found[0][1] if found else None
+            return self._find_poems(ordered, set(), filters, within, k, offset, sort, kind=kind)
+        if sort != "default":
+            order = self._lexicon().order(np.array([i for i, _ in found], dtype=np.int64), None)
+            match = dict(found)
+            found = [(int(i), match[int(i)]) for i in order]
+        page = found[offset:offset + k]
+        hits = self.results.scoped([(i, None, m) for i, m in page], filters,
+                                   {i: scopes[i] for i, _ in page if i in scopes} or None, start_rank=offset + 1)
+        return FindResult(total=len(found), offset=offset, k=k, hits=hits)
+
+    def _find_poems(self, ordered, exact_ids, filters: Filters, title_rowids, k, offset, sort,
+                    kind: str | None = None) -> FindResult:
+        """Poems holding the lines ``ordered``, by their best line, then (default sort) the cite
+        rank of their occurrence of it; ``kind``: every line's match (else exact or contains)."""
         lex = self._lexicon()
         line_rank = {int(i): r for r, i in enumerate(ordered.tolist())}
         occ = self.store.text_occurrences(ordered, poem_rowids=title_rowids, **filters.store_args())
-        best: dict[int, int] = {}
+        best: dict[int, tuple[int, int]] = {}
         lines_of: dict[int, list[tuple[int, int]]] = {}
-        for text_id, rowid, _pid, position in occ:
-            r = line_rank[text_id]
+        for text_id, rowid, _pid, position, cite in occ:
+            r = (line_rank[text_id], cite if cite is not None else 0)
             best[rowid] = min(best.get(rowid, r), r)
             lines_of.setdefault(rowid, []).append((position, text_id))
         rowids = np.array(sorted(best), dtype=np.int64)
         pop = lex.popularity["title"][rowids].astype(np.float64)
         pop = np.where(np.isnan(pop), -1.0, pop)
-        first = np.array([best[int(r)] for r in rowids], dtype=np.int64)
-        order = np.lexsort((rowids, -pop, first)) if sort == "default" else np.lexsort((rowids, first, -pop))
+        first = np.array([best[int(r)][0] for r in rowids], dtype=np.int64)
+        cite = np.array([best[int(r)][1] for r in rowids], dtype=np.int64)
+        order = np.lexsort((rowids, cite, first)) if sort == "default" else np.lexsort((rowids, first, -pop))
         page = rowids[order][offset:offset + k].tolist()
         meta = self.store.poems_by_rowid(page)
         texts = sorted({t for r in page for _, t in lines_of[r]})
-        lines = dict(zip(texts, self.results.lines([(t, None, "exact" if t in exact_ids else "contains") for t in texts],
+        lines = dict(zip(texts, self.results.lines([(t, None, kind or ("exact" if t in exact_ids else "contains")) for t in texts],
                                                    filters, poem_rowids=title_rowids)))
         out = []
         for n, rowid in enumerate(page):

@@ -4,7 +4,7 @@ store's rows: every mode, find and echoes build them here, so they carry the sam
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -13,7 +13,8 @@ from ..errors import UsageProblem
 
 @dataclass
 class Hit:
-    """One search result: a distinct line, with the metadata of its first (matching) occurrence."""
+    """One search result: a distinct line, with the metadata of its attributed occurrence (the poem
+    a reader cites, ``build.attribution``; under a filter the most citable one that passes)."""
 
     rank: int
     score: float | None
@@ -28,8 +29,11 @@ class Hit:
     book: str
     context: str
     occurrences: int
-    match: str = "semantic"  # how it was found: exact (the line is the query), contains, semantic
-    popularity: float | None = None  # of the most popular poem containing the line (0-1), None if unranked
+    # how it was found: exact (the line is the query), contains, paragraph (the query runs across
+    # the punctuation of this line's paragraph), near (one character off the query), semantic
+    match: str = "semantic"
+    popularity: float | None = None  # the attributed poem's fame (0-1), None if unknown
+    other_poems: int = 0  # other poems that hold the line (occurrences - 1): the page's 又见于 N 首
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,7 +100,8 @@ class Results:
     def hit(rank: int, score: float | None, i: int, m: dict, match: str, popularity: float | None) -> Hit:
         return Hit(rank=rank, score=score, id=i, text=m["text"], original=m["original"], poem_id=m["poem_id"],
                    title=m["title"], author=m["author"], dynasty=m["dynasty"], collection=m["collection"], book=m["book"],
-                   context=m["context"], occurrences=m["occurrences"], match=match, popularity=popularity)
+                   context=m["context"], occurrences=m["occurrences"], match=match, popularity=popularity,
+                   other_poems=max(0, (m["occurrences"] or 1) - 1))
 
     def lines(self, ranked: list[tuple[int, float | None, str]], filters=None, poem_rowids=None,
               start_rank: int = 1) -> list[Hit]:
@@ -114,6 +119,19 @@ class Results:
         return [[self.hit(start_rank + r, s, i, meta[i], m, pops.get(i)) for r, (i, s, m) in enumerate(ranked)]
                 for ranked in rankeds]
 
+    def scoped(self, ranked: list[tuple[int, float | None, str]], filters=None,
+               scopes: dict[int, list[int]] | None = None, start_rank: int = 1) -> list[Hit]:
+        """``lines``, where the ids in ``scopes`` take their metadata from one of the given poem
+        rowids (a paragraph match names the poem whose paragraph matched)."""
+        if not scopes:
+            return self.lines(ranked, filters, start_rank=start_rank)
+        free = [r for r in ranked if r[0] not in scopes]
+        made = {h.id: h for h in self.lines(free, filters)}
+        for i, s, m in ranked:
+            if i in scopes:
+                made[i] = self.lines([(i, s, m)], filters, poem_rowids=scopes[i])[0]
+        return [replace(made[i], rank=start_rank + r) for r, (i, _, _) in enumerate(ranked)]
+
     @staticmethod
     def poem(rank: int, m: dict, lines: list[Hit], score: float | None = None) -> PoemHit:
         """A PoemHit from a poem's row (``Store.poems_by_rowid``) and its matching lines."""
@@ -121,22 +139,37 @@ class Results:
                        collection=m["collection"], book=m["book"], form=m.get("form"), score=score,
                        popularity=m.get("popularity"), first_line=m.get("first_line", ""), lines=lines)
 
-    def group(self, hits: list[Hit], k: int) -> list[PoemHit]:
-        """Hits grouped by poem (each hit's own poem), in the order of each poem's best hit; the
-        first k poems, each with its lines ranked from 1."""
-        groups: dict[str, list[Hit]] = {}
+    def group(self, hits: list[Hit], k: int, filters=None) -> list[PoemHit]:
+        """Hits grouped by poem, every poem that holds a hit's line (that passes ``filters``),
+        the poems of one line most citable first (``lines.cite_rank``), in the order of each
+        poem's best hit; the first k poems, each with its lines ranked from 1. A paragraph match
+        stays with the poem whose paragraph matched."""
+        args = filters.store_args() if filters is not None else {}
+        expand = [h.id for h in hits if h.match != "paragraph"]
+        occ: dict[int, list[tuple[int, str]]] = {}
+        for text_id, rowid, pid, _pos, _rank in (self.store.text_occurrences(sorted(set(expand)), by_cite=True, **args)
+                                                 if expand else []):
+            occ.setdefault(text_id, []).append((rowid, pid))
+        groups: dict[str, list[tuple[Hit, int | None]]] = {}
         for h in hits:
-            if h.poem_id in groups or len(groups) < k:
-                groups.setdefault(h.poem_id, []).append(h)
-        rowids = {pid: self.store.poem_rowid(pid) for pid in groups}
+            for rowid, pid in (occ.get(h.id) or [(None, h.poem_id)]) if h.match != "paragraph" else [(None, h.poem_id)]:
+                if pid in groups or len(groups) < k:
+                    groups.setdefault(pid, []).append((h, rowid))
+        rowids = {pid: (lines[0][1] if lines[0][1] is not None else self.store.poem_rowid(pid)) for pid, lines in groups.items()}
         meta = self.store.poems_by_rowid([r for r in rowids.values() if r is not None]) if self.store.has_lexicon else {}
         out = []
-        for n, (pid, lines) in enumerate(groups.items()):
+        for n, (pid, pairs) in enumerate(groups.items()):
+            own = meta.get(rowids[pid])
+            lines = []
+            for r, (h, _) in enumerate(pairs):
+                h = replace(h, rank=r + 1)
+                if own is not None and h.poem_id != pid:  # this poem's own occurrence of the line
+                    h.poem_id, h.title, h.author, h.dynasty = pid, own["title"], own["author"], own["dynasty"]
+                    h.collection, h.book = own["collection"], own["book"]
+                lines.append(h)
             first = lines[0]
-            for r, h in enumerate(lines):
-                h.rank = r + 1
             scores = [h.score for h in lines if h.score is not None]
-            m = {**meta.get(rowids[pid], {}), "poem_id": pid, "title": first.title, "author": first.author,
+            m = {**(own or {}), "poem_id": pid, "title": first.title, "author": first.author,
                  "dynasty": first.dynasty, "collection": first.collection, "book": first.book}
             out.append(self.poem(n + 1, m, lines, max(scores) if scores else None))
         return out

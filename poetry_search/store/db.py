@@ -23,14 +23,14 @@ from ..errors import IndexChangedError, IndexDamagedError
 
 DB_NAME = "poetry.db"
 SCHEMA_VERSION = 1
-# Columns of a line's first occurrence that bulk neighbours can add (export --with-meta).
+# Columns of a line's attributed occurrence (texts.cited_line_id) that bulk neighbours can add (export --with-meta).
 FIRST_OCCURRENCE_COLUMNS = ("author", "title", "dynasty")
 LOOKUP_CHUNK = 500  # ids or texts per ``IN (…)`` lookup: well under SQLite's parameter limit
 FETCH_ROWS = 200_000  # rows per fetch when reading a whole column
 
 
 MIGRATION_SET = "poetry_search"
-MIGRATIONS = ("001_initial", "002_lookup_indexes", "003_lexical")  # the names _migrations() defines, in order
+MIGRATIONS = ("001_initial", "002_lookup_indexes", "003_lexical", "004_attribution")  # the names _migrations() defines, in order
 
 
 def _migrations():
@@ -80,6 +80,17 @@ def _migrations():
         db.execute("CREATE TABLE IF NOT EXISTS lexicon_fields (field TEXT PRIMARY KEY, shift INTEGER NOT NULL, "
                    "dtype TEXT NOT NULL, size INTEGER NOT NULL, lengths BLOB NOT NULL, popularity BLOB)")
         db.execute("CREATE INDEX IF NOT EXISTS poems_form_norm ON poems(form_norm)")
+
+    @migrations(name="004_attribution")
+    def m004(db):
+        # Attribution (build/attribution.py): each occurrence's cite rank, each text's attributed
+        # occurrence, each poem's canonical author (aliases folded) for filters; the paragraphs
+        # of two lines or more (their first line), for matches across punctuation.
+        db.execute("ALTER TABLE lines ADD COLUMN cite_rank INTEGER")
+        db.execute("ALTER TABLE texts ADD COLUMN cited_line_id INTEGER")
+        db.execute("ALTER TABLE poems ADD COLUMN author_canon TEXT")
+        db.execute("CREATE TABLE IF NOT EXISTS paragraphs (id INTEGER PRIMARY KEY, line_id INTEGER NOT NULL)")
+        db.execute("CREATE INDEX IF NOT EXISTS poems_author_canon ON poems(author_canon)")
 
     return migrations
 
@@ -252,8 +263,8 @@ class Store:
     @staticmethod
     def _filters(author, dynasty, collection, form=None) -> tuple[list[str], list]:
         where, params = [], []
-        if author:
-            where.append("poems.author_norm = ?")
+        if author:  # canonical (corpus/authors.py): 李煜 matches 全唐诗's 後主煜
+            where.append("poems.author_canon = ?")
             params.append(author)
         if dynasty:
             where.append("poems.dynasty = ?")
@@ -268,8 +279,9 @@ class Store:
 
     def hits_metadata(self, ids: Sequence[int], author=None, dynasty=None, collection=None, form=None,
                       poem_rowids=None) -> dict[int, dict]:
-        """For each text id: its text and the metadata of its first occurrence (first matching the
-        filters; ``poem_rowids``: in one of these poems)."""
+        """For each text id: its text and the metadata of its attributed occurrence (under filters:
+        the most citable occurrence that passes them, least ``cite_rank``; ``poem_rowids``: in one
+        of these poems)."""
         out: dict[int, dict] = {}
         if not ids:
             return out
@@ -282,10 +294,10 @@ class Store:
                 if poem_rowids is not None:
                     where.append("poems.rowid IN (SELECT value FROM json_each(?))")
                     params = params + [self._id_list(poem_rowids)]
-                first = (f"(SELECT min(l2.id) FROM lines l2 JOIN poems ON poems.id = l2.poem_id "
-                         f"WHERE l2.text_id = texts.id AND {' AND '.join(where)})")
+                first = (f"(SELECT l2.id FROM lines l2 JOIN poems ON poems.id = l2.poem_id "
+                         f"WHERE l2.text_id = texts.id AND {' AND '.join(where)} ORDER BY l2.cite_rank LIMIT 1)")
             else:
-                first, params = "texts.first_line_id", []
+                first, params = "texts.cited_line_id", []
             sql = f"""
                 SELECT texts.id, texts.text, texts.occurrences, lines.original, lines.paragraph, lines.position,
                        p.id, p.title, p.author, p.dynasty, p.collection, p.book, p.paragraphs
@@ -321,13 +333,13 @@ class Store:
 
     def text_column(self, name: str = "text"):
         """A pyarrow string array indexed by ``texts.id``: ``text``, or one of
-        FIRST_OCCURRENCE_COLUMNS of the line's first occurrence. Read in id order, in chunks."""
+        FIRST_OCCURRENCE_COLUMNS of the line's attributed occurrence. Read in id order, in chunks."""
         import pyarrow as pa
 
         if name == "text":
             sql = "SELECT text FROM texts ORDER BY id"
         elif name in FIRST_OCCURRENCE_COLUMNS:
-            sql = (f"SELECT p.{name} FROM texts JOIN lines ON lines.id = texts.first_line_id "
+            sql = (f"SELECT p.{name} FROM texts JOIN lines ON lines.id = texts.cited_line_id "
                    f"JOIN poems p ON p.id = lines.poem_id ORDER BY texts.id")
         else:
             raise ValueError(f"no column {name!r}: use text or one of {', '.join(FIRST_OCCURRENCE_COLUMNS)}")
@@ -359,7 +371,8 @@ class Store:
                                  "GROUP BY author_norm ORDER BY n DESC, author_norm").fetchall()
 
     def has_author(self, author: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM poems WHERE author_norm = ? LIMIT 1", (author,)).fetchone() is not None
+        return self.conn.execute("SELECT 1 FROM poems WHERE author_norm = ? OR author_canon = ? LIMIT 1",
+                                 (author, author)).fetchone() is not None
 
     # -- evaluation (poetry-search eval) ---------------------------------------------------------
 
@@ -391,8 +404,59 @@ class Store:
             "SELECT rowid, source, position, author_norm, title_norm, form, tags FROM poems ORDER BY rowid").fetchall()
 
     def set_poem_columns(self, rows: Iterable[tuple]) -> None:
-        """(form_norm, popularity, rowid) rows."""
-        self.conn.executemany("UPDATE poems SET form_norm = ?, popularity = ? WHERE rowid = ?", rows)
+        """(form_norm, popularity, author_canon, rowid) rows."""
+        self.conn.executemany("UPDATE poems SET form_norm = ?, popularity = ?, author_canon = ? WHERE rowid = ?", rows)
+
+    def poem_places(self) -> list[tuple[int, str, str]]:
+        """(rowid, folded book, folded dynasty) of every poem, by rowid."""
+        return self.conn.execute("SELECT rowid, book, dynasty FROM poems ORDER BY rowid").fetchall()
+
+    def line_table(self):
+        """(line id, text_id, poem rowid, position, paragraph) of every line as int64 arrays, in
+        ``lines.id`` order."""
+        import numpy as np
+
+        n = self.count("lines")
+        flat = np.fromiter((v for row in self.conn.execute(
+            "SELECT lines.id, lines.text_id, poems.rowid, lines.position, lines.paragraph FROM lines "
+            "JOIN poems ON poems.id = lines.poem_id ORDER BY lines.id") for v in row), np.int64, 5 * n).reshape(n, 5)
+        return tuple(flat[:, j].copy() for j in range(5))
+
+    def line_ranks(self):
+        """``lines.cite_rank`` of every line as an int64 array, in ``lines.id`` order."""
+        import numpy as np
+
+        n = self.count("lines")
+        return np.fromiter((r[0] for r in self.conn.execute("SELECT cite_rank FROM lines ORDER BY id")), np.int64, n)
+
+    def poem_owners(self) -> list[tuple[int, str, str, str]]:
+        """(rowid, folded book, canonical author, author as written) of every poem, by rowid."""
+        return self.conn.execute("SELECT rowid, book, author_canon, author FROM poems ORDER BY rowid").fetchall()
+
+    def set_attribution(self, cite_ranks: Iterable[tuple[int, int]], cited: Iterable[tuple[int, int]]) -> None:
+        """(cite_rank, line id) and (cited line id, text id) rows."""
+        self.conn.executemany("UPDATE lines SET cite_rank = ? WHERE id = ?", cite_ranks)
+        self.conn.executemany("UPDATE texts SET cited_line_id = ? WHERE id = ?", cited)
+
+    def insert_paragraphs(self, rows: Iterable[tuple[int, int]]) -> None:
+        """(paragraph id, its first line's id) rows."""
+        self.conn.executemany("INSERT INTO paragraphs (id, line_id) VALUES (?, ?)", rows)
+
+    def paragraph_lines(self, paragraph_ids, author=None, dynasty=None, collection=None, form=None,
+                        poem_rowids=None) -> list[tuple[int, int, int]]:
+        """(text_id, poem rowid, cite_rank) of the first line of each paragraph ``paragraph_ids``
+        whose poem passes the filters, most citable first."""
+        where, params = self._filters(author, dynasty, collection, form)
+        sql = ("SELECT lines.text_id, poems.rowid, lines.cite_rank FROM json_each(?) AS j "
+               "CROSS JOIN paragraphs ON paragraphs.id = j.value JOIN lines ON lines.id = paragraphs.line_id "
+               "JOIN poems ON poems.id = lines.poem_id")
+        params = [self._id_list(paragraph_ids)] + params
+        if poem_rowids is not None:
+            where.append("poems.rowid IN (SELECT value FROM json_each(?))")
+            params.append(self._id_list(poem_rowids))
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return self.conn.execute(sql + " ORDER BY lines.cite_rank, lines.id", params).fetchall()
 
     def iter_texts(self, batch: int = 200_000) -> Iterable[list[tuple[int, str]]]:
         cur = self.conn.execute("SELECT id, text FROM texts ORDER BY id")
@@ -461,12 +525,14 @@ class Store:
         sql, params = self._occurrences_sql("DISTINCT lines.text_id", ids, author, dynasty, collection, form, poem_rowids)
         return [r[0] for r in self.conn.execute(sql, params)]
 
-    def text_occurrences(self, ids, author=None, dynasty=None, collection=None, form=None, poem_rowids=None) -> list[tuple]:
-        """(text_id, poem rowid, poem id, line position) of every occurrence of ``ids`` in a
-        poem matching the filters, in line order."""
-        sql, params = self._occurrences_sql("lines.text_id, poems.rowid, poems.id, lines.position", ids, author,
-                                            dynasty, collection, form, poem_rowids)
-        return self.conn.execute(sql + " ORDER BY lines.id", params).fetchall()
+    def text_occurrences(self, ids, author=None, dynasty=None, collection=None, form=None, poem_rowids=None,
+                         by_cite: bool = False) -> list[tuple]:
+        """(text_id, poem rowid, poem id, line position, cite_rank) of every occurrence of ``ids``
+        in a poem matching the filters, in line order (``by_cite``: most citable first)."""
+        sql, params = self._occurrences_sql("lines.text_id, poems.rowid, poems.id, lines.position, lines.cite_rank", ids,
+                                            author, dynasty, collection, form, poem_rowids)
+        return self.conn.execute(sql + (" ORDER BY lines.cite_rank, lines.id" if by_cite else " ORDER BY lines.id"),
+                                 params).fetchall()
 
     def poem_rowids(self, author=None, dynasty=None, collection=None, form=None, within=None) -> list[tuple[int, float | None]]:
         """(rowid, popularity) of the poems matching every filter (``within``: only these rowids)."""
