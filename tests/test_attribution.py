@@ -69,6 +69,12 @@ def test_a_filter_names_the_most_citable_poem_that_passes_it(index, corpus):
     assert len(song) >= 2
     h = index.find("更上一层楼", dynasty="宋", k=1).hits[0]
     assert h.poem_id in song and poet(h) != "王之涣"
+    # the attributed poem passes a Tang filter, so it is named (朱斌's copy comes first in reading order)
+    tang = [p for p, lines, _ in corpus if "更上一层楼" in lines and fold(p.dynasty) == "唐"]
+    assert canonical_author(tang[0].author) == "朱斌" and len(tang) >= 3
+    unfiltered = index.find("更上一层楼", k=1).hits[0]
+    assert index.find("更上一层楼", dynasty="唐", k=1).hits[0].poem_id == unfiltered.poem_id
+    assert poet(index.find("更上一层楼", author="朱斌", k=1).hits[0]) == "朱斌"
 
 
 def test_a_line_with_a_dunhao_inside_is_one_line(index):
