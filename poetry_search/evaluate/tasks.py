@@ -625,8 +625,9 @@ def attribution_task(index, progress: bool = False) -> TaskResult:
     paragraphs that hold it across their punctuation, else the lines one character off. Its
     first hit is the first such line with an occurrence outside the curated editions, named by
     the most citable of those occurrences (least ``lines.cite_rank``: what a hit under a filter
-    shows); ``poems=True`` takes the first poem outside them that ``Index.find`` lists. Where the
-    curated editions give a line two poets, either is right."""
+    shows); ``poems=True`` takes the first poem outside them among the first ``POEMS_DEPTH`` that
+    ``Index.find`` lists (its real path, so a line that only the curated editions hold exactly
+    counts as wrong there). Where the curated editions give a line two poets, either is right."""
     from ..build.attribution import attribute
     from ..build.fame import CURATED_BOOKS
     from ..build.lexicon import ANONYMOUS
@@ -656,14 +657,15 @@ def attribution_task(index, progress: bool = False) -> TaskResult:
         for i, e in zip(ids.tolist(), exact.tolist()):
             if best[i] >= 0:
                 return ("exact" if e else "contains"), int(rowids[best[i]])
-        found, scopes = lex.fallback(text, none)
-        for i, kind in found:
-            if kind == "paragraph":
-                own = [r for r in scopes[i] if not curated[r]]
-                if own:
-                    return kind, own[0]
-            elif best[i] >= 0:
-                return kind, int(rowids[best[i]])
+        # as ``LexicalSearch.fallback`` goes, each step with the curated editions left out
+        ids, scopes = lex.across(text, none)
+        for i in ids:
+            own = [r for r in scopes[i] if not curated[r]]
+            if own:
+                return "paragraph", own[0]
+        for i in lex.near(text, none).tolist():
+            if best[i] >= 0:
+                return "near", int(rowids[best[i]])
         return None, None
 
     def queries(groups: dict[str, set[str]], what: str, with_poems: bool) -> dict:
