@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import PoemNotFoundError
-from ..options import MAX_K, MAX_OFFSET, MAX_TEXTS
-from . import params
+from ..options import MAX_FILTER_CHARS, MAX_K, MAX_OFFSET, MAX_POEM_ID_CHARS, MAX_QUERY_CHARS, MAX_TEXTS
+from . import models, params
 from .batcher import SearchBatcher
 from .holder import IndexHolder
 
@@ -68,48 +68,78 @@ def hits_json(hits) -> list[dict]:
     return [h.to_dict() for h in hits]
 
 
-q_doc = Query(None, description="The query: a line of poetry, simplified or traditional.")
+Text = Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)]
+Filter = Annotated[str | None, Query(max_length=MAX_FILTER_CHARS)]
+K = Annotated[int, Query(ge=1, le=MAX_K, description=f"Hits to return, 1-{MAX_K}.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"Skip this many hits first (paging), 0-{MAX_OFFSET:,}.")]
+AUTHOR = "Only lines by this author (either script); an author with no poems gives no hits and `suggestions`."
+DYNASTY = "Only lines of this dynasty: 唐, 宋, 元… (or tang, song…); an unknown one is a 400 listing the known."
+COLLECTION = "Only lines of this collection or book: songci, 唐诗三百首, 诗经…; an unknown one is a 400."
+FORM = "Only poems of this form (五言绝句…) or ci-pai (浣溪沙…)."
 
 
-@router.get("/api/search", tags=["search"], summary="Nearest lines (or poems) to a query")
-def api_search(holder: Holder, batcher: Batcher, q: str | None = q_doc,
-               k: int = Query(10, description=f"Hits to return, 1-{MAX_K}."),
-               mode: str = Query("hybrid", description="hybrid, semantic or lexical."),
-               author: str | None = None, dynasty: str | None = None, collection: str | None = None,
-               form: str | None = None, poems: bool = Query(False, description="Group the hits by poem."),
-               sort: str = Query("score", description="score or popularity.")):
+def _suggestions(idx, author: str | None, hits: list) -> list[str]:
+    """The nearest known authors when ``author`` is set, has no poems and nothing was found."""
+    return idx.author_suggestions(author) if author and not hits else []
+
+
+@router.get("/api/search", tags=["search"], summary="Nearest lines (or poems) to a query",
+            response_model=models.SearchResult, responses=models.errors(400, 503))
+def api_search(holder: Holder, batcher: Batcher,
+               q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS,
+                                       description="The query: a line of poetry, simplified or traditional.")],
+               k: K = 10, offset: Offset = 0,
+               mode: Annotated[models.Mode, Query(description="hybrid, semantic or lexical.")] = "hybrid",
+               author: Annotated[Filter, Query(description=AUTHOR)] = None,
+               dynasty: Annotated[Filter, Query(description=DYNASTY)] = None,
+               collection: Annotated[Filter, Query(description=COLLECTION)] = None,
+               form: Annotated[Filter, Query(description=FORM)] = None,
+               poems: Annotated[bool, Query(description="Group the hits by poem.")] = False,
+               sort: Annotated[models.Sort, Query(description="score or popularity.")] = "score"):
     """``Index.search``: the JSON of ``poetry-search query --json`` (plus the arguments used)."""
     text = params.text_param(q, "q")
-    args = params.search_args(k, mode, author, dynasty, collection, form, sort, poems)
+    args = params.search_args(k, mode, author, dynasty, collection, form, sort, poems, offset)
     if batcher is None:
         found = holder.run(lambda idx: search_call(idx, text, args))
     else:
         holder.run(lambda idx: idx.queries.normalize(text))  # a bad query fails alone, not its batch
         found = batcher.search(text, args)
     hits = hits_json(found)
-    return {"query": text, **args, "hits": hits, "folds": folds(text, _strings(hits))}
+    suggestions = holder.run(lambda idx: _suggestions(idx, args["author"], hits))
+    return {"query": text, **args, "hits": hits, "suggestions": suggestions, "folds": folds(text, _strings(hits))}
 
 
-@router.get("/api/find", tags=["search"], summary="Lines matching a pattern, title or author")
+@router.get("/api/find", tags=["search"], summary="Lines matching a pattern, title or author",
+            response_model=models.FindResult, responses=models.errors(400, 503))
 def api_find(holder: Holder,
-             pattern: str | None = Query(None, description="A fragment (谁先觉); ? is one character, * any run."),
-             title: str | None = None, author: str | None = None, dynasty: str | None = None,
-             collection: str | None = None, form: str | None = None,
-             k: int = Query(10, description=f"Hits to return, 1-{MAX_K}."),
-             offset: int = Query(0, description=f"Skip this many matches (paging), 0-{MAX_OFFSET:,}."),
-             poems: bool = False, sort: str = Query("default", description="default or popularity.")):
+             pattern: Annotated[Text, Query(description="A fragment (谁先觉); ? is one character, * any run. "
+                                                        "May be left out with a title or an author.")] = None,
+             title: Annotated[Filter, Query(description="Only poems whose title contains this.")] = None,
+             author: Annotated[Filter, Query(description=AUTHOR)] = None,
+             dynasty: Annotated[Filter, Query(description=DYNASTY)] = None,
+             collection: Annotated[Filter, Query(description=COLLECTION)] = None,
+             form: Annotated[Filter, Query(description=FORM)] = None,
+             k: K = 10, offset: Offset = 0, poems: bool = False,
+             sort: Annotated[models.FindSort, Query(description="default or popularity.")] = "default"):
     """``Index.find``: ``{"total", "offset", "k", "hits"}``."""
     args = params.find_args(title, author, dynasty, collection, form, k, offset, sort, poems)
     pat = params.find_pattern(pattern, args)
-    result = holder.run(lambda idx: idx.find(pat, **args))
-    hits = hits_json(result.hits)
-    return {"pattern": pat, "total": result.total, "offset": result.offset, "k": result.k,
-            "hits": hits, "folds": folds(pat, _strings(hits))}
+
+    def call(idx):
+        result = idx.find(pat, **args)
+        hits = hits_json(result.hits)
+        return {"pattern": pat, "total": result.total, "offset": result.offset, "k": result.k, "hits": hits,
+                "suggestions": _suggestions(idx, args["author"], hits), "folds": folds(pat, _strings(hits))}
+
+    return holder.run(call)
 
 
-@router.get("/api/poems/{poem_id:path}", tags=["poems"], summary="A whole poem")
-def api_poem(holder: Holder, poem_id: str,
-             q: str | None = Query(None, description="Optional: a query whose characters the page highlights.")):
+@router.get("/api/poems/{poem_id:path}", tags=["poems"], summary="A whole poem",
+            response_model=models.Poem, responses=models.errors(400, 404, 503))
+def api_poem(holder: Holder,
+             poem_id: Annotated[str, Path(min_length=1, max_length=MAX_POEM_ID_CHARS,
+                                          description="A hit's poem_id.")],
+             q: Annotated[Text, Query(description="Optional: a query whose characters the page highlights.")] = None):
     """``Index.poem``: the poem with its lines (each with its ``text_id`` for echoes)."""
     params.poem_id_param(poem_id)
     text = params.text_param(q, "q", required=False)
@@ -121,9 +151,12 @@ def api_poem(holder: Holder, poem_id: str,
     return holder.run(call)
 
 
-@router.get("/api/lines/{text_id}/echoes", tags=["poems"], summary="A line's nearest lines by other poets")
-def api_echoes(holder: Holder, text_id: int, k: int = Query(10, description=f"Echoes to return, 1-{MAX_K}."),
-               order: str = Query("dynasty", description="dynasty (earliest first, then score) or score.")):
+@router.get("/api/lines/{text_id}/echoes", tags=["poems"], summary="A line's nearest lines by other poets",
+            response_model=models.Echoes, responses=models.errors(400, 404, 503))
+def api_echoes(holder: Holder, text_id: Annotated[int, Path(ge=0, le=2**62, description="A hit's id.")],
+               k: Annotated[int, Query(ge=1, le=MAX_K, description=f"Echoes to return, 1-{MAX_K}.")] = 10,
+               order: Annotated[models.EchoOrder, Query(description="dynasty (earliest first, then score) or score.")]
+               = "dynasty"):
     """``Index.echoes``: the nearest lines by other authors (``export --exclude author``)."""
     k, order = params.echo_args(k, order)
 
@@ -141,12 +174,18 @@ def api_echoes(holder: Holder, text_id: int, k: int = Query(10, description=f"Ec
     return holder.run(call)
 
 
+SIMILARITY_BODY = {"type": "object", "required": ["texts"], "properties": {"texts": {
+    "type": "array", "minItems": 2, "maxItems": MAX_TEXTS,
+    "items": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}}}}
+
+
 @router.post("/api/similarity", tags=["search"], summary="Cosine similarity matrix of a few texts",
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
-                 "type": "object", "required": ["texts"], "properties": {"texts": {
-                     "type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": MAX_TEXTS}}}}}}})
+             response_model=models.Similarity, responses=models.errors(400, 413, 503),
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": SIMILARITY_BODY}}}})
 async def api_similarity(holder: Holder, request: Request):
-    """``Index.similarity``: ``{"texts", "matrix"}`` as ``poetry-search similarity --json``."""
+    """``Index.similarity``: ``{"texts", "matrix"}`` as ``poetry-search similarity --json``. The body
+    is read here (not by a body model) so that its size is bounded before it is parsed."""
     texts = params.similarity_texts(await params.read_body(request))
 
     def call(idx):
@@ -156,7 +195,8 @@ async def api_similarity(holder: Holder, request: Request):
     return await run_in_threadpool(holder.run, call)
 
 
-@router.get("/api/info", tags=["index"], summary="How the index was made, and its filter values")
+@router.get("/api/info", tags=["index"], summary="How the index was made, and its filter values",
+            response_model=models.Info, responses=models.errors(503))
 def api_info(holder: Holder, facets: Facets):
     """``Index.info`` (without the server's file paths) and the values the page's filters offer."""
     def call(idx):
@@ -167,7 +207,8 @@ def api_info(holder: Holder, facets: Facets):
     return holder.run(call)
 
 
-@router.get("/healthz", tags=["index"], summary="200 when an index is loaded, 503 while there is none")
+@router.get("/healthz", tags=["index"], summary="200 when an index is loaded, 503 while there is none",
+            response_model=models.Health, responses=models.errors(503))
 def healthz(holder: Holder):
     idx = holder.get()
     return {"status": "ok", "lines": len(idx), "generation": holder.generation}

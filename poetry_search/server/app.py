@@ -11,9 +11,10 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 
-from ..options import MAX_BATCH
-from . import api, errors, page
+from ..options import MAX_BATCH, MAX_BODY_BYTES
+from . import api, docs, errors, page
 from .api import search_batch_call, search_call  # noqa: F401 - the tests call the library as the API does
 from .batcher import SearchBatcher
 from .errors import error_body  # noqa: F401 - the shape of every error body
@@ -28,11 +29,14 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
     if holder is None:
         holder = IndexHolder(index, check_interval=check_interval)
         holder.load()
-    app = FastAPI(
+    # /docs and /redoc from the package's own copies of Swagger UI and ReDoc: they work offline.
+    app = FastAPIOffline(
         title="poetry-search",
         summary="Semantic and lexical search over classical Chinese poetry.",
         description="The same calls as the Python library and the CLI (`poetry-search query --json`); "
-                    "errors are `{\"error\": {\"status\", \"message\"}}`.",
+                    "errors are `{\"error\": {\"status\", \"code\", \"message\"}}` with a stable `code` "
+                    "(the table is in docs/http-api.md). Swagger UI (Apache-2.0) and ReDoc (MIT) are served "
+                    "from the package; their licences are at /docs-licences/.",
         version=_version(),
     )
     app.state.holder = holder
@@ -43,6 +47,8 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
     app.middleware("http")(_utf8_only)
     app.include_router(api.router)
     app.include_router(page.router)
+    app.include_router(docs.router)
+    docs.declare_errors_only(app)
     return app
 
 
@@ -50,14 +56,35 @@ async def _utf8_only(request: Request, call_next):
     # Starlette would turn undecodable bytes into U+FFFD and search for that; say so instead.
     raw_qs = request.scope.get("query_string", b"")
     raw_path = request.scope.get("raw_path") or request.scope.get("path", "").encode()
-    try:
-        unquote_to_bytes(raw_qs).decode("utf-8")
-        unquote_to_bytes(raw_path).decode("utf-8")
-    except UnicodeDecodeError:
-        return errors.reply(400, "the request URL is not UTF-8: percent-encode the query as UTF-8 (e.g. q=%E6%98%A5)")
+    bad = _not_utf8(raw_qs, raw_path)
+    if bad:
+        return errors.reply(400, bad, "bad_encoding")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return errors.reply(413, f"the request body is {int(declared):,} bytes: at most {MAX_BODY_BYTES:,}", "body_too_large")
     response = await call_next(request)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
+
+
+def _not_utf8(raw_qs: bytes, raw_path: bytes) -> str | None:
+    """What is wrong with a URL that is not UTF-8 (a lone surrogate's bytes are not UTF-8 either),
+    naming the parameter; None when it is."""
+    for part in raw_qs.split(b"&"):
+        name, _, value = part.partition(b"=")
+        for what, raw in ((name, value), (None, name)):
+            try:
+                unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError as e:
+                field = "a parameter name" if what is None else \
+                    unquote_to_bytes(what).decode("utf-8", "replace")[:40] or "a parameter"
+                return (f"{field} is not UTF-8 (byte {e.start}; a lone surrogate is not text either): "
+                        "percent-encode the query as UTF-8 (e.g. q=%E6%98%A5)")
+    try:
+        unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"the request path is not UTF-8 (byte {e.start}): percent-encode it as UTF-8"
+    return None
 
 
 def _version() -> str:

@@ -11,6 +11,7 @@ import json
 
 from fastapi import Request
 
+from ..corpus.textin import check_visible, quote, read_text
 from ..errors import UsageProblem
 from ..options import (
     ECHO_ORDERS,
@@ -28,13 +29,18 @@ from ..options import (
 
 
 def text_param(value: str | None, name: str, required: bool = True) -> str | None:
-    """A query text: at most ``MAX_QUERY_CHARS``; blank is None, or refused when ``required``."""
+    """A query text: valid Unicode (a lone surrogate is refused, naming ``name``), at most
+    ``MAX_QUERY_CHARS``; blank (or only invisible characters) is None, or refused when ``required``."""
     if value is None or not value.strip():
         if required:
-            raise UsageProblem(f"{name} is empty: pass a line of poetry, e.g. ?{name}=大梦谁先觉")
+            raise UsageProblem(f"{name} is empty: pass a line of poetry, e.g. ?{name}=大梦谁先觉", code="empty_query")
         return None
+    value = read_text(value, what=name)
     if len(value) > MAX_QUERY_CHARS:
-        raise UsageProblem(f"{name} is {len(value):,} characters long: at most {MAX_QUERY_CHARS} are searched")
+        raise UsageProblem(f"{name} is {len(value):,} characters long: at most {MAX_QUERY_CHARS} are searched",
+                           code="text_too_long")
+    if required:
+        check_visible(value, name)
     return value
 
 
@@ -42,6 +48,7 @@ def filter_param(value: str | None, name: str) -> str | None:
     """A filter value (author, dynasty, ...), stripped; blank is None (no filter)."""
     if value is None or not value.strip():
         return None
+    value = read_text(value, what=name)
     if len(value) > MAX_FILTER_CHARS:
         raise UsageProblem(f"{name} is {len(value):,} characters long: at most {MAX_FILTER_CHARS}")
     return value.strip()
@@ -50,21 +57,23 @@ def filter_param(value: str | None, name: str) -> str | None:
 def bounded(value: int, name: str, low: int, high: int) -> int:
     """``value`` if ``low <= value <= high``."""
     if not low <= value <= high:
-        raise UsageProblem(f"{name} must be between {low} and {high:,} (got {value:,})")
+        raise UsageProblem(f"{name} must be between {low} and {high:,} (got {value:,})",
+                           code="bad_offset" if name == "offset" else None)
     return value
 
 
 def choice(value: str, name: str, allowed: tuple[str, ...]) -> str:
     """``value`` if it is one of ``allowed``."""
     if value not in allowed:
-        raise UsageProblem(f"unknown {name} {value[:40]!r}: use one of {', '.join(allowed)}")
+        raise UsageProblem(f"unknown {name} {quote(value)}: use one of {', '.join(allowed)}")
     return value
 
 
 def search_args(k: int, mode: str, author: str | None, dynasty: str | None, collection: str | None,
-                form: str | None, sort: str, poems: bool) -> dict:
+                form: str | None, sort: str, poems: bool, offset: int = 0) -> dict:
     """The keyword arguments of ``Index.search`` (and of the batcher, which groups by them)."""
-    return {"k": bounded(k, "k", 1, MAX_K), "mode": choice(mode, "mode", MODES),
+    return {"k": bounded(k, "k", 1, MAX_K), "offset": bounded(offset, "offset", 0, MAX_OFFSET),
+            "mode": choice(mode, "mode", MODES),
             "author": filter_param(author, "author"), "dynasty": filter_param(dynasty, "dynasty"),
             "collection": filter_param(collection, "collection"), "form": filter_param(form, "form"),
             "sort": choice(sort, "sort", SORTS), "poems": poems}
@@ -90,7 +99,7 @@ def poem_id_param(poem_id: str) -> str:
     """A poem id: 1 to ``MAX_POEM_ID_CHARS`` characters."""
     if not poem_id or len(poem_id) > MAX_POEM_ID_CHARS:
         raise UsageProblem(f"a poem id is 1-{MAX_POEM_ID_CHARS} characters (got {len(poem_id)})")
-    return poem_id
+    return read_text(poem_id, what="the poem id")
 
 
 def echo_args(k: int, order: str) -> tuple[int, str]:
@@ -115,7 +124,7 @@ async def read_body(request: Request) -> bytes:
 
 def _too_large(size: int) -> UsageProblem:
     return UsageProblem(f"the request body is {size:,} bytes or more: at most {MAX_BODY_BYTES:,} "
-                        f"(up to {MAX_TEXTS} texts of {MAX_QUERY_CHARS} characters)")
+                        f"(up to {MAX_TEXTS} texts of {MAX_QUERY_CHARS} characters)", code="body_too_large")
 
 
 def similarity_texts(body: bytes) -> list[str]:
@@ -131,7 +140,7 @@ def similarity_texts(body: bytes) -> list[str]:
         raise UsageProblem("send {\"texts\": [...]}: a list of strings")
     if not 2 <= len(texts) <= MAX_TEXTS:
         raise UsageProblem(f"send 2 to {MAX_TEXTS} texts (got {len(texts)})")
-    return [text_param(t, "texts[]") for t in texts]
+    return [text_param(t, f"texts[{i}]") for i, t in enumerate(texts)]
 
 
 def limits() -> dict:

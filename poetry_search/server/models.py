@@ -1,0 +1,173 @@
+"""The shapes of the API's answers, as the OpenAPI document declares them: every field typed, so
+``/docs`` shows what comes back and Schemathesis checks that it does (``response_model`` of each
+route in ``api``). They mirror the library's results (``Hit.to_dict`` …), field for field."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..options import ECHO_ORDERS, FIND_SORTS, MODES, SORTS
+from .errors import CODES
+
+Code = Literal[tuple(CODES)]  # type: ignore[valid-type]
+Mode = Literal[MODES]  # type: ignore[valid-type]
+Sort = Literal[SORTS]  # type: ignore[valid-type]
+FindSort = Literal[FIND_SORTS]  # type: ignore[valid-type]
+EchoOrder = Literal[ECHO_ORDERS]  # type: ignore[valid-type]
+Score = Field(ge=-1.0, le=1.0, description="Cosine similarity to the query (None for lexical hits without vectors).")
+
+
+class ErrorDetail(BaseModel):
+    status: int = Field(description="The HTTP status, repeated.")
+    code: Code = Field(description="A stable name for the kind of error (docs/http-api.md lists them).")
+    message: str = Field(description="One sentence for people: what is wrong and how to fix it.")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer."""
+
+    error: ErrorDetail
+
+
+def errors(*statuses: int) -> dict:
+    """The ``responses`` of a route: each status with the error model."""
+    words = {400: "The request is wrong; the message says how to fix it.", 404: "No such poem, line or page.",
+             405: "The route does not take this method (the Allow header lists those it takes).",
+             413: "The request body is over the limit.", 503: "No index is loaded yet, or it is damaged."}
+    return {s: {"model": ErrorBody, "description": words[s]} for s in statuses}
+
+
+class Folds(BaseModel):
+    query: list[str] = Field(description="The query's characters, folded to simplified script.")
+    chars: dict[str, str] = Field(description="Traditional characters of the answer and their simplified forms.")
+
+
+class LineHit(BaseModel):
+    rank: int = Field(ge=1)
+    score: float | None = Score
+    id: int = Field(ge=0, description="The line's id (texts.id): /api/lines/{id}/echoes.")
+    text: str = Field(description="The line as embedded (normalised).")
+    original: str = Field(description="The line as the corpus writes it.")
+    poem_id: str
+    title: str
+    author: str
+    dynasty: str
+    collection: str
+    book: str
+    context: str = Field(description="The line with its neighbours in the poem.")
+    occurrences: int = Field(ge=1, description="Poems holding this line.")
+    match: Literal["exact", "contains", "semantic"]
+    popularity: float | None = None
+
+
+class PoemHit(BaseModel):
+    rank: int = Field(ge=1)
+    poem_id: str
+    title: str
+    author: str
+    dynasty: str
+    collection: str
+    book: str
+    form: str | None
+    score: float | None = Score
+    popularity: float | None
+    first_line: str
+    lines: list[LineHit]
+
+
+class SearchResult(BaseModel):
+    query: str
+    k: int
+    offset: int
+    mode: Mode
+    author: str | None
+    dynasty: str | None
+    collection: str | None
+    form: str | None
+    sort: Sort
+    poems: bool
+    hits: list[LineHit | PoemHit]
+    suggestions: list[str] = Field(description="With an author that has no poems: the nearest known names.")
+    folds: Folds
+
+
+class FindResult(BaseModel):
+    pattern: str | None
+    total: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    k: int = Field(ge=1)
+    hits: list[LineHit | PoemHit]
+    suggestions: list[str] = Field(description="With an author that has no poems: the nearest known names.")
+    folds: Folds
+
+
+class PoemLine(BaseModel):
+    position: int
+    paragraph: int
+    original: str
+    text: str
+    text_id: int = Field(ge=0)
+
+
+class Poem(BaseModel):
+    id: str
+    title: str
+    author: str
+    dynasty: str
+    collection: str
+    book: str
+    form: str | None
+    source: str
+    position: int
+    chapter: str | None
+    section: str | None
+    tags: list[str]
+    popularity: float | None
+    paragraphs: list[str]
+    lines: list[PoemLine]
+    folds: Folds
+
+
+class Echoes(BaseModel):
+    id: int
+    k: int
+    order: EchoOrder
+    hits: list[LineHit]
+
+
+class Similarity(BaseModel):
+    texts: list[str]
+    matrix: list[list[float]] = Field(description="Cosines, rounded to 4 places: matrix[i][j] of texts i and j.")
+
+
+class SimilarityBody(BaseModel):
+    """The request of /api/similarity (the route reads it itself, to bound its size first)."""
+
+    texts: list[str] = Field(min_length=2)
+
+
+class Limits(BaseModel):
+    query_chars: int
+    k: int
+    offset: int
+    texts: int
+
+
+class Info(BaseModel):
+    """``Index.info`` without the server's file paths: the manifest's fields, which vary with how
+    the index was built, are allowed beside the ones declared."""
+
+    model_config = ConfigDict(extra="allow")
+
+    counts: dict[str, int]
+    has_vectors: bool
+    facets: dict[str, list[dict[str, str | int]]]
+    limits: Limits
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    lines: int = Field(ge=0)
+    generation: int
