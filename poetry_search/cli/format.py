@@ -93,7 +93,7 @@ def query_text(query: str, hits, poems: bool) -> str:
 
 def find_text(pattern: str | None, title: str | None, author: str | None, result, grouped: bool) -> str:
     """The count line of a find, then its hits."""
-    what = "poems" if grouped else "lines"
+    what = ("poem" if grouped else "line") + ("" if result.total == 1 else "s")
     shown = f"{result.offset + 1}-{result.offset + len(result.hits)}" if result.hits else "none"
     head = f"{pattern or title or author}: {result.total:,} {what} (showing {shown})"
     return head + ("\n" + hits_table(result.hits, grouped) if result.hits else "")

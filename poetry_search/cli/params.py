@@ -39,7 +39,15 @@ def one_form(form: str | None, rhythmic: str | None) -> str | None:
     return form or rhythmic
 
 
-def stdin_queries() -> list[str]:
-    """The non-blank lines of stdin, stripped: one query each."""
-    lines = [line.strip() for line in sys.stdin.read().splitlines()]
-    return [line for line in lines if line]
+def encoding_option(fn):
+    """--encoding: how TEXT arguments, stdin and query files are encoded."""
+    return click.option("--encoding", default="utf-8", show_default=True,
+                        help="Encoding of the arguments, stdin and query files (gb18030 for GBK files, big5…).")(fn)
+
+
+def text_arg(value: str, what: str, encoding: str = "utf-8") -> str:
+    """A TEXT argument as text: argv's undecodable bytes decoded with ``encoding`` (or refused,
+    naming the byte and the fix), a lone surrogate refused."""
+    from ..corpus.textin import read_text
+
+    return read_text(value, what=what, encoding=encoding)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import UsageProblem
+from ..errors import PoetrySearchError, UsageProblem
 from ..options import FIND_SORTS, MODES, SORTS
 from .format import (
     dump,
@@ -15,7 +15,7 @@ from .format import (
     similarity_json,
     similarity_table,
 )
-from .params import depth_options, form_options, index_option, one_form, stdin_queries
+from .params import depth_options, encoding_option, form_options, index_option, one_form, text_arg
 
 
 @click.command()
@@ -33,9 +33,12 @@ from .params import depth_options, form_options, index_option, one_form, stdin_q
 @click.option("--sort", type=click.Choice(SORTS), default="score", show_default=True,
               help="score: the mode's order; popularity: the same hits, famous poems first.")
 @click.option("--poems", is_flag=True, help="Group hits by poem: -k poems, each with its matching lines.")
+@click.option("--offset", type=int, default=0, show_default=True, help="Skip this many hits first (to page with -k).")
 @depth_options
+@encoding_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query (Chinese kept as is).")
-def query(text, index_dir, k, author, dynasty, collection, form, rhythmic, model, mode, sort, poems, ef, nprobe, as_json):
+def query(text, index_dir, k, author, dynasty, collection, form, rhythmic, model, mode, sort, poems, offset, ef, nprobe,
+          encoding, as_json):
     """Find the lines for TEXT: those containing it first, then the nearest by meaning.
 
     Each TEXT is one query; `-` reads one query a line from stdin (encoded in batches).
@@ -49,21 +52,57 @@ def query(text, index_dir, k, author, dynasty, collection, form, rhythmic, model
         poetry-search query 春眠不觉晓 -k 5 --dynasty 唐 --json
         poetry-search query 明月 --poems -k 5 --sort popularity
         printf '白日依山尽\\n明月松间照\\n' | poetry-search query - --json
+        poetry-search query - --encoding gb18030 < old_gbk_lines.txt
+
+    With `-`, a line that cannot be searched (bad encoding, nothing visible, too long) is reported
+    on stderr with its number and skipped; the others are searched, and the command exits 1 at the end.
     """
     from ..search.index import Index, check_k
+    from ..corpus.textin import iter_lines
 
     check_k(k)
-    texts = [t for t in text if t != "-"]
+    texts = [text_arg(t, f"query {i + 1}", encoding) for i, t in enumerate(text) if t != "-"]
+    batch: list[tuple[int, str | PoetrySearchError]] = []  # stdin's lines: text, or why not
     if "-" in text:
-        texts += stdin_queries()
-    if not texts:
+        batch = list(iter_lines(click.get_text_stream("stdin"), encoding, source="stdin"))
+    if not texts and not batch:
         raise UsageProblem("no query given: pass a line of poetry, e.g. poetry-search query 大梦谁先觉")
     idx = Index.open(index_dir, ef=ef, nprobe=nprobe)
     idx.check_model(model)
-    results = idx.search_batch(texts, k=k, author=author, dynasty=dynasty, collection=collection,
-                               form=one_form(form, rhythmic), mode=mode, sort=sort, poems=poems)
-    for q, hits in zip(texts, results):
+    for t in texts:
+        idx.queries.normalize(t)  # an argument that cannot be searched stops the command
+    batch = [(n, _searchable(idx, t)) for n, t in batch]
+    searched = texts + [t for _, t in batch if isinstance(t, str)]
+    results = iter(idx.search_batch(searched, k=k, author=author, dynasty=dynasty, collection=collection,
+                                    form=one_form(form, rhythmic), mode=mode, sort=sort, poems=poems, offset=offset))
+    for q in texts:
+        hits = next(results)
         click.echo(query_json(q, mode, hits) if as_json else query_text(q, hits, poems))
+    skipped = []
+    for n, item in batch:
+        if isinstance(item, str):
+            hits = next(results)
+            click.echo(query_json(item, mode, hits) if as_json else query_text(item, hits, poems))
+            continue
+        skipped.append(n)
+        click.echo(f"error: {item} (line {n} skipped)", err=True)
+        click.echo(dump({"line": n, "skipped": str(item), "code": item.code}) if as_json
+                   else f"line {n} of stdin: skipped ({item.code})\n")
+    if skipped:
+        shown = ", ".join(map(str, skipped[:20])) + (", …" if len(skipped) > 20 else "")
+        raise click.ClickException(f"{len(skipped)} line{'' if len(skipped) == 1 else 's'} of stdin skipped "
+                                   f"(line {shown}); the others were searched")
+
+
+def _searchable(idx, text: str | PoetrySearchError) -> str | PoetrySearchError:
+    """``text`` when the index can search it (``QueryEncoder.normalize`` accepts it), else why not."""
+    if not isinstance(text, str):
+        return text
+    try:
+        idx.queries.normalize(text)
+    except UsageProblem as e:
+        return e
+    return text
 
 
 @click.command()
@@ -79,8 +118,9 @@ def query(text, index_dir, k, author, dynasty, collection, form, rhythmic, model
 @click.option("--sort", type=click.Choice(FIND_SORTS), default="default", show_default=True,
               help="default: the line equal to PATTERN first, then famous poems, then corpus order; popularity: famous first.")
 @click.option("--poems", is_flag=True, help="Group by poem: one entry per poem with its matching lines.")
+@encoding_option
 @click.option("--json", "as_json", is_flag=True, help='Print {"pattern", "total", "offset", "k", "hits": [...]}.')
-def find(pattern, index_dir, title, author, dynasty, collection, form, rhythmic, k, offset, sort, poems, as_json):
+def find(pattern, index_dir, title, author, dynasty, collection, form, rhythmic, k, offset, sort, poems, encoding, as_json):
     """Find lines by fragment or pattern, or list poems by title or author.
 
     PATTERN is a fragment (谁先觉: every line containing it), or a pattern matched against the
@@ -99,6 +139,9 @@ def find(pattern, index_dir, title, author, dynasty, collection, form, rhythmic,
     """
     from ..search.index import Index
 
+    pattern = text_arg(pattern, "the pattern", encoding) if pattern is not None else None
+    title = text_arg(title, "--title", encoding) if title is not None else None
+    author = text_arg(author, "--author", encoding) if author is not None else None
     if pattern is not None and not pattern.strip():
         raise UsageProblem("the pattern is empty: pass a fragment such as 谁先觉, or a pattern such as '?花*'")
     idx = Index.open(index_dir)
@@ -126,7 +169,9 @@ def poem(poem_id, index_dir, as_json):
     """
     from ..search.index import Index
 
-    p = Index.open(index_dir).poem(poem_id)
+    if not poem_id.strip():
+        raise UsageProblem("the poem id is empty: pass the poem_id of a hit (query --json, find --json)")
+    p = Index.open(index_dir).poem(text_arg(poem_id, "the poem id"))
     click.echo(dump(p) if as_json else poem_text(p))
 
 
@@ -135,8 +180,9 @@ def poem(poem_id, index_dir, as_json):
 @click.option("--index", "index_dir", default=None, type=click.Path(),
               help="Use this index's model (default: index/ if it exists, else --model).")
 @click.option("--model", default=None, help="Use this model directly (Hugging Face id, folder, modelscope:ID).")
+@encoding_option
 @click.option("--json", "as_json", is_flag=True, help='Print {"texts": [...], "matrix": [[...]]}.')
-def similarity(texts, index_dir, model, as_json):
+def similarity(texts, index_dir, model, encoding, as_json):
     """Print the cosine similarity matrix of TEXTS.
 
     The method is the project's one: mean of the last hidden state over all tokens ([CLS] and
@@ -149,5 +195,6 @@ def similarity(texts, index_dir, model, as_json):
     """
     from ..search.index import similarity as cosine_matrix
 
-    matrix = cosine_matrix(list(texts), index=index_dir, model=model)
+    texts = [text_arg(t, f"text {i + 1}", encoding) for i, t in enumerate(texts)]
+    matrix = cosine_matrix(texts, index=index_dir, model=model)
     click.echo(similarity_json(texts, matrix) if as_json else similarity_table(texts, matrix))

@@ -32,7 +32,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as e:
-        raise UsageProblem(f"--host {host} cannot be resolved ({e.strerror}): pass an address such as 127.0.0.1") from None
+        raise UsageProblem(f"--host {host[:60]} cannot be resolved ({e.strerror}): pass an address such as 127.0.0.1") from None
     family, kind, proto, _, addr = infos[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -40,7 +40,13 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind(addr)
     except OSError as e:
         sock.close()
-        raise UsageProblem(f"cannot listen on {host}:{port} ({e.strerror}): pass another --port") from None
+        import errno
+
+        if e.errno in (errno.EADDRINUSE, errno.EACCES):  # the port is taken, or below 1024
+            raise UsageProblem(f"cannot listen on {host}:{port} ({e.strerror}): pass another --port") from None
+        # EADDRNOTAVAIL and the like: the address is not one of this machine's
+        raise UsageProblem(f"cannot listen on {host}:{port} ({e.strerror}): pass another --host, an address of "
+                           "this machine such as 127.0.0.1 (or 0.0.0.0 for every one)") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
