@@ -9,7 +9,7 @@ FULL_INDEX ?= index-full
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus index index-full test bench bench-scale clean serve screenshots browser
+.PHONY: help install corpus index index-full test fuzz bench bench-scale clean serve screenshots browser
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +35,10 @@ index-full: corpus install ## Index the whole corpus (data/chinese-poetry) with 
 
 test: install ## Run the test suite (builds its own tiny random model; no network)
 	$(BIN)/python -m pytest -q $(ARGS)
+
+FUZZ_EXAMPLES ?= 1000
+fuzz: install ## Schemathesis over every route of the API on the sample index, FUZZ_EXAMPLES (1000) examples a route (the suite runs 50)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz_api.py $(ARGS)
 
 bench: install corpus ## Measure speed side by side on the sample and the whole corpus (writes bench/results.json); BENCH_ARGS=--quick for a short run
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -209,7 +209,7 @@ def test_request_size_is_bounded(client):
     big = json.dumps({"texts": ["春" * 100] * 200}).encode()
     assert len(big) > MAX_BODY_BYTES
     r = client.post("/api/similarity", content=big, headers={"content-type": "application/json"})
-    assert r.status_code == 400 and "bytes" in r.json()["error"]["message"]
+    assert r.status_code == 413 and "bytes" in r.json()["error"]["message"] and r.json()["error"]["code"] == "body_too_large"
     long_q = client.get("/api/search", params={"q": "春" * (MAX_QUERY_CHARS + 1)})
     assert long_q.status_code == 400
     assert client.get("/api/search", params={"q": "春", "k": MAX_K, "mode": "semantic"}).status_code == 200

@@ -62,6 +62,8 @@ def query(text, index_dir, k, author, dynasty, collection, form, rhythmic, model
 
     check_k(k)
     texts = [text_arg(t, f"query {i + 1}", encoding) for i, t in enumerate(text) if t != "-"]
+    author, dynasty, collection, form, rhythmic = _filter_args(encoding, author=author, dynasty=dynasty,
+                                                               collection=collection, form=form, rhythmic=rhythmic)
     batch: list[tuple[int, str | PoetrySearchError]] = []  # stdin's lines: text, or why not
     if "-" in text:
         batch = list(iter_lines(click.get_text_stream("stdin"), encoding, source="stdin"))
@@ -92,6 +94,11 @@ def query(text, index_dir, k, author, dynasty, collection, form, rhythmic, model
         shown = ", ".join(map(str, skipped[:20])) + (", …" if len(skipped) > 20 else "")
         raise click.ClickException(f"{len(skipped)} line{'' if len(skipped) == 1 else 's'} of stdin skipped "
                                    f"(line {shown}); the others were searched")
+
+
+def _filter_args(encoding: str, **given: str | None) -> list[str | None]:
+    """Filter options as text (``text_arg``), in the order given; None stays None."""
+    return [None if v is None else text_arg(v, f"--{name}", encoding) for name, v in given.items()]
 
 
 def _searchable(idx, text: str | PoetrySearchError) -> str | PoetrySearchError:
@@ -140,8 +147,8 @@ def find(pattern, index_dir, title, author, dynasty, collection, form, rhythmic,
     from ..search.index import Index
 
     pattern = text_arg(pattern, "the pattern", encoding) if pattern is not None else None
-    title = text_arg(title, "--title", encoding) if title is not None else None
-    author = text_arg(author, "--author", encoding) if author is not None else None
+    title, author, dynasty, collection, form, rhythmic = _filter_args(
+        encoding, title=title, author=author, dynasty=dynasty, collection=collection, form=form, rhythmic=rhythmic)
     if pattern is not None and not pattern.strip():
         raise UsageProblem("the pattern is empty: pass a fragment such as 谁先觉, or a pattern such as '?花*'")
     idx = Index.open(index_dir)
