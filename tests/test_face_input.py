@@ -253,3 +253,22 @@ def test_docs_and_redoc_are_served_from_the_app(api):
     assert len(listing) == 7
     assert "Apache License" in api.get("/docs-licences/swagger-ui-LICENSE.txt").text
     assert "MIT License" in api.get("/docs-licences/redoc-LICENSE.txt").text
+
+
+
+
+
+def test_sort_popularity_without_rank_data_warns_once(sample_index):
+    # the sample has no rank/ folder: no poem of its index has a popularity
+    listed = invoke("find", "明月", "--index", sample_index, "--json", "-k", "20")
+    hits = json.loads(listed.stdout)["hits"]
+    assert len(hits) == 20 and all(h["popularity"] is None for h in hits)
+    plain = invoke("query", "明月", "-", "--index", sample_index, "--mode", "lexical", input="春眠不觉晓\n夜来风雨声\n".encode())
+    assert plain.exit_code == 0 and "popularity" not in plain.stderr
+    r = invoke("query", "明月", "-", "--index", sample_index, "--sort", "popularity", "--mode", "lexical",
+               input="春眠不觉晓\n夜来风雨声\n".encode())
+    assert r.exit_code == 0, r.output
+    warned = [line for line in r.stderr.splitlines() if "has popularity data" in line]
+    assert len(warned) == 1 and "--sort popularity kept the usual order" in warned[0]
+    found = invoke("find", "明月", "--index", sample_index, "--sort", "popularity")
+    assert found.exit_code == 0 and len([x for x in found.stderr.splitlines() if "has popularity data" in x]) == 1

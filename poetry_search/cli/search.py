@@ -75,8 +75,10 @@ def query(text, index_dir, k, author, dynasty, collection, form, rhythmic, model
         idx.queries.normalize(t)  # an argument that cannot be searched stops the command
     batch = [(n, _searchable(idx, t)) for n, t in batch]
     searched = texts + [t for _, t in batch if isinstance(t, str)]
-    results = iter(idx.search_batch(searched, k=k, author=author, dynasty=dynasty, collection=collection,
-                                    form=one_form(form, rhythmic), mode=mode, sort=sort, poems=poems, offset=offset))
+    found = idx.search_batch(searched, k=k, author=author, dynasty=dynasty, collection=collection,
+                             form=one_form(form, rhythmic), mode=mode, sort=sort, poems=poems, offset=offset)
+    _warn_unranked(idx, sort, [h for hits in found for h in hits])
+    results = iter(found)
     for q in texts:
         hits = next(results)
         click.echo(query_json(q, mode, hits) if as_json else query_text(q, hits, poems))
@@ -94,6 +96,14 @@ def query(text, index_dir, k, author, dynasty, collection, form, rhythmic, model
         shown = ", ".join(map(str, skipped[:20])) + (", …" if len(skipped) > 20 else "")
         raise click.ClickException(f"{len(skipped)} line{'' if len(skipped) == 1 else 's'} of stdin skipped "
                                    f"(line {shown}); the others were searched")
+
+
+def _warn_unranked(idx, sort: str, hits: list) -> None:
+    """``--sort popularity`` where no hit has a popularity changes nothing: say so, once a command."""
+    if sort == "popularity" and hits and all(h.popularity is None for h in hits):
+        click.echo(f"warning: none of these hits has popularity data (the index at {idx.path} was built without "
+                   "the corpus's rank/ folder, or these poems are unranked): --sort popularity kept the usual "
+                   "order; rebuild from a corpus with rank/ for it", err=True)
 
 
 def _filter_args(encoding: str, **given: str | None) -> list[str | None]:
@@ -154,6 +164,7 @@ def find(pattern, index_dir, title, author, dynasty, collection, form, rhythmic,
     idx = Index.open(index_dir)
     result = idx.find(pattern, title=title, author=author, dynasty=dynasty, collection=collection,
                       form=one_form(form, rhythmic), k=k, offset=offset, sort=sort, poems=poems)
+    _warn_unranked(idx, sort, result.hits)
     if as_json:
         click.echo(dump({"pattern": pattern, "title": title, "author": author, **result.to_dict()}))
         return
