@@ -58,8 +58,11 @@ class LineHit(BaseModel):
     book: str
     context: str = Field(description="The line with its neighbours in the poem.")
     occurrences: int = Field(ge=1, description="Poems holding this line.")
-    match: Literal["exact", "contains", "semantic"]
+    match: Literal["exact", "contains", "paragraph", "near", "semantic"] = Field(
+        description="How it was found: exact (the line is the query), contains, paragraph (the query runs across "
+                    "the punctuation of this line's paragraph), near (one character off), semantic.")
     popularity: float | None = None
+    other_poems: int = Field(0, ge=0, description="Other poems that hold the line (occurrences - 1).")
 
 
 class PoemHit(BaseModel):
