@@ -13,7 +13,7 @@ from urllib.parse import unquote_to_bytes
 from fastapi import FastAPI, Request
 
 from ..options import MAX_BATCH
-from . import api, errors, page
+from . import api, errors, page, reader
 from .api import search_batch_call, search_call  # noqa: F401 - the tests call the library as the API does
 from .batcher import SearchBatcher
 from .errors import error_body  # noqa: F401 - the shape of every error body
@@ -42,6 +42,7 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
     errors.install(app)
     app.middleware("http")(_utf8_only)
     app.include_router(api.router)
+    app.include_router(reader.router)
     app.include_router(page.router)
     return app
 
