@@ -57,8 +57,7 @@ def poet(store, name: str, k: int = 20, offset: int = 0) -> dict:
     records.sort(key=lambda r: r[1] != canon)
     own = [r for r in records if r[1] == canon] or records
     with_bio = [r for r in own if (r[3] or "").strip()]
-    poems = [{"poem_id": r[0], "title": r[1], "author": r[2], "dynasty": r[4], "collection": r[5], "book": r[6],
-              "form": r[7] or "", "popularity": r[8], "first_line": _first(r[9])} for r in rows]
+    poems = _poem_rows(rows)
     shown = own[0][0] if own else _most_common_name(store, canon, [p["author"] for p in poems])
     seen = Counter(p["dynasty"] for p in poems if p["dynasty"]).most_common(1)
     dynasty = (own[0][2] if own else "") or (seen[0][0] if seen else "")
@@ -67,6 +66,19 @@ def poet(store, name: str, k: int = 20, offset: int = 0) -> dict:
             "dynasty": dynasty, "biography": (with_bio[0][3] if with_bio else "").strip(),
             "records": [{"name": r[0], "dynasty": r[2], "biography": (r[3] or "").strip(), "source": r[4]} for r in records],
             "total": total, "offset": offset, "k": k, "poems": poems}
+
+
+def browse(store, filters, k: int = 20, offset: int = 0) -> dict:
+    """The poems passing ``filters`` (``Filters``: a dynasty, a collection…), most popular first:
+    ``{"total", "offset", "k", "poems"}`` with poems as in ``poet``."""
+    _check_page(k, offset)
+    total, rows = store.poems_filtered(k, offset, **filters.store_args())
+    return {"total": total, "offset": offset, "k": k, "poems": _poem_rows(rows)}
+
+
+def _poem_rows(rows) -> list[dict]:
+    return [{"poem_id": r[0], "title": r[1], "author": r[2], "dynasty": r[4], "collection": r[5], "book": r[6],
+             "form": r[7] or "", "popularity": r[8], "first_line": _first(r[9])} for r in rows]
 
 
 def best_known(store, n: int = 12) -> list[dict]:

@@ -98,6 +98,34 @@ def api_start(holder: Holder, script: str = script_doc,
     return convert(holder.run(call), script)
 
 
+@router.get("/api/browse", tags=["poems"], summary="Poems of a dynasty or collection, most popular first")
+def api_browse(holder: Holder, dynasty: str | None = None, collection: str | None = None,
+               k: int = Query(20, description=f"Poems to return, 1-{MAX_K}."),
+               offset: int = Query(0, description=f"Skip this many poems (paging), 0-{MAX_OFFSET:,}."),
+               script: str = script_doc):
+    """``{"dynasty", "collection", "total", "offset", "k", "poems"}``: browsing without a query."""
+    from ..search import poets as P
+
+    script = _script(script)
+    dynasty, collection = params.filter_param(dynasty, "dynasty"), params.filter_param(collection, "collection")
+    if not (dynasty or collection):
+        raise UsageProblem("pass dynasty or collection, e.g. ?dynasty=唐")
+
+    def call(idx):
+        return {"dynasty": dynasty, "collection": collection,
+                **P.browse(idx.store, idx.filters(dynasty=dynasty, collection=collection), k=k, offset=offset)}
+
+    return convert(holder.run(call), script)
+
+
+@router.get("/poet/{name}", include_in_schema=False)
+def poet_page(name: str):
+    """A poet's page at a path of its own: the page, which reads the name from the path."""
+    from .page import page
+
+    return page("/")
+
+
 @router.post("/api/convert", tags=["poems"], summary="Texts in 简体 or 繁體 (OpenCC t2s / s2t)",
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
                  "type": "object", "required": ["texts", "script"], "properties": {

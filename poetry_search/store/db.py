@@ -622,3 +622,17 @@ class Store:
             return [r[0] for r in self.conn.execute("SELECT id FROM poems ORDER BY rowid LIMIT ?", (n,))]
         return [r[0] for r in self.conn.execute(
             "SELECT id FROM poems ORDER BY popularity IS NULL, popularity DESC, rowid LIMIT ?", (n,))]
+
+    def poems_filtered(self, k: int, offset: int = 0, author=None, dynasty=None, collection=None,
+                       form=None) -> tuple[int, list[tuple]]:
+        """(total, rows) of the poems matching every (folded) filter, most popular first (unranked
+        last, then corpus order); rows as ``poems_of_authors``."""
+        where, params = self._filters(author, dynasty, collection, form)
+        cond = (" WHERE " + " AND ".join(where)) if where else ""
+        total = self.conn.execute(f"SELECT count(*) FROM poems{cond}", params).fetchone()[0]
+        form_col = "coalesce(nullif(form, ''), form_norm)" if self.has_lexicon else "form"
+        pop = "popularity" if self.has_lexicon else "NULL"
+        rows = self.conn.execute(
+            f"SELECT id, title, author, author_norm, dynasty, collection, book, {form_col}, {pop}, paragraphs FROM poems"
+            f"{cond} ORDER BY {pop} IS NULL, {pop} DESC, rowid LIMIT ? OFFSET ?", [*params, k, offset]).fetchall()
+        return total, rows
