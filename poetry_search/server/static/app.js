@@ -363,7 +363,7 @@ async function showList(state, url, head) {
 function showPoet(state) {
   document.title = `${state.author} · 寻诗`;
   return showList(state, `/api/authors/${encodeURIComponent(state.author)}?`, (p) => {
-    const bio = p.biography ? el("p", { class: "bio" }, p.biography) : el("p", { class: "bio none" }, "语料中没有这位诗人的小传");
+    const bio = p.biography ? el("p", { class: "bio", tabindex: "0", "aria-label": "小传" }, p.biography) : el("p", { class: "bio none" }, "语料中没有这位诗人的小传");
     return [backButton(state), el("h1", {}, p.name), el("div", { class: "byline" }, [p.dynasty, p.aliases.length ? "又作 " + p.aliases.join("、") : ""].filter(Boolean).join(" · ")), bio];
   });
 }
@@ -511,6 +511,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     b.addEventListener("click", () => { try { localStorage.setItem("script", b.dataset.script); } catch (e) { /* private mode */ } toScript(); });
   }
   window.addEventListener("popstate", render);
+  if (matchMedia("(min-width: 561px)").matches) $("#filters").open = true;  // folded away on phones only
   await loadInfo();
   await render();
   document.body.dataset.ready = "1";  // filters filled: tests and screenshots start typing after this
