@@ -287,8 +287,8 @@ def test_more_adds_the_next_hits_without_duplicates(page, server, opened):
     expect(page.locator(".card")).to_have_count(PAGE_K)
     page.click("#more")
     expect(page.locator(".card")).to_have_count(2 * PAGE_K)
-    want = search_call(opened, "明月", dict(k=2 * PAGE_K, mode="hybrid", author=None, dynasty=None, collection=None,
-                                           form=None, sort="score", poems=False))
+    want = search_call(opened, "明月", {"k": 2 * PAGE_K, "mode": "hybrid", "author": None, "dynasty": None,
+                                         "collection": None, "form": None, "sort": "score", "poems": False})
     assert len(want) == 2 * PAGE_K
     assert card_lines(page) == [h.original for h in want]
     keys = page.locator(".card").evaluate_all("els => els.map(e => e.dataset.poem + '#' + e.dataset.line)")
