@@ -27,12 +27,19 @@ def _corpus_poems_of(corpus, name):
     return [p for p in corpus[0] if canonical_author(p.author) == canon]
 
 
+def _popularity(opened) -> dict[str, float | None]:
+    return dict(opened.store.conn.execute("SELECT id, popularity FROM poems").fetchall())
+
+
 @pytest.mark.parametrize("name", ["李白", "蘇軾", "曹操"])
-def test_poet_lists_every_poem_once_in_corpus_order_when_unranked(opened, corpus, name):
-    expected = _corpus_poems_of(corpus, name)
+def test_poet_lists_every_poem_once_most_popular_first(opened, corpus, name):
+    pop = _popularity(opened)
+    mine = _corpus_poems_of(corpus, name)
+    # Independently: the corpus's poems of this poet, by the stored popularity, unranked last,
+    # then in corpus order.
+    order = {p.id: i for i, p in enumerate(corpus[0])}
+    expected = sorted(mine, key=lambda p: (pop[p.id] is None, -(pop[p.id] or 0), order[p.id]))
     assert len(expected) > 5
-    # The sample has no rank/ folder: every poem is unranked, so the order is the corpus's.
-    assert all(p is None for (p,) in opened.store.conn.execute("SELECT popularity FROM poems"))
     got, offset = [], 0
     while True:
         page = opened.poet(name, k=4, offset=offset)
@@ -45,6 +52,7 @@ def test_poet_lists_every_poem_once_in_corpus_order_when_unranked(opened, corpus
             break
     assert [p["poem_id"] for p in got] == [p.id for p in expected]
     assert [p["first_line"] for p in got] == [p.paragraphs[0] for p in expected]
+    assert [p["popularity"] for p in got] == [pop[p.id] for p in expected]
     assert opened.poet(name, k=4, offset=len(expected))["poems"] == []
 
 
@@ -90,7 +98,7 @@ def _tiny_store(path):
     s.insert_authors([("李煜", "李煜", "五代", "南唐后主，字重光。", "authors.song.json")])
     s.insert_texts([(0, "句")])
     s.finish_texts()
-    s.set_poem_columns((None, pop, i + 1) for i, (_, _, pop) in enumerate(poems))
+    s.set_poem_columns((None, pop, canonical_author(a), i + 1) for i, (_, a, pop) in enumerate(poems))
     s.commit()
     s.close()
     return Store(path / "poetry.db", read_only=True)
@@ -145,18 +153,22 @@ def test_api_convert_both_ways(client):
     assert client.post("/api/convert", json={"texts": [], "script": "x"}).status_code == 400
 
 
-def test_api_start_poem_and_poets(client, corpus):
+def test_api_start_poem_and_poets(client, opened, corpus):
     j = client.get("/api/start").json()
-    # Unranked sample: the pool is the corpus order's first poems; the poem is one of them.
-    first_ids = [p.id for p in corpus[0][:100]]
-    assert j["poem"]["id"] in first_ids
-    counts = {}
+    pop = _popularity(opened)
+    order = {p.id: i for i, p in enumerate(corpus[0])}
+    pool = sorted(pop, key=lambda i: (pop[i] is None, -(pop[i] or 0), order[i]))[:100]
+    assert len(pool) == 100
+    assert j["poem"]["id"] == pool[__import__("datetime").date.today().toordinal() % 100]
+    score, count = {}, {}
     for p in corpus[0]:
         c = canonical_author(p.author)
         if c and c not in ("佚名", "无名氏"):
-            counts[c] = counts.get(c, 0) + 1
-    want = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:12]
-    assert [(p["canonical"], p["poems"]) for p in j["poets"]] == want
+            score[c] = score.get(c, 0.0) + (pop[p.id] or 0.0)
+            count[c] = count.get(c, 0) + 1
+    want = sorted(score, key=lambda c: (-score[c], -count[c], c))[:12]
+    assert [p["canonical"] for p in j["poets"]] == want
+    assert [p["poems"] for p in j["poets"]] == [count[c] for c in want]
     assert len(j["lines"]) == 3
 
 
