@@ -1,4 +1,4 @@
-"""Screenshots of the page for the README: results and poem, desktop and phone width.
+"""Screenshots of the page for the README: start, results, poem and poet, desktop and phone width.
 
     python scripts/screenshots.py --index index --out docs     # what `make screenshots` runs
 
@@ -37,17 +37,25 @@ def main() -> None:
             page = browser.new_page(viewport=viewport, device_scale_factor=scale)
             page.goto(url)
             page.wait_for_selector("body[data-ready]")
+            page.wait_for_selector("#start h2")
+            page.screenshot(path=str(out / f"start-{name}.png"), full_page=name == "desktop")
             page.fill("#q", args.query)
             page.press("#q", "Enter")
             page.wait_for_selector(".card")
             page.mouse.move(0, 0)
             page.screenshot(path=str(out / f"search-{name}.png"))
-            page.locator(".card").first.click()
+            author = page.locator(".card .author").first.inner_text()
+            page.locator(".card .line").first.click()
             page.wait_for_selector(".verse.hit")
             page.locator(".verse.hit").click()
             page.wait_for_selector(".echoes li")
             page.mouse.move(0, 0)  # no hover state in the picture
             page.screenshot(path=str(out / f"poem-{name}.png"), full_page=True)
+            page.locator("#poem .byline .author").click()
+            page.wait_for_selector(f"#list h1:text-is('{author}')")
+            page.wait_for_selector(".poems li")
+            page.mouse.move(0, 0)
+            page.screenshot(path=str(out / f"poet-{name}.png"))
             page.close()
         browser.close()
     for f in sorted(out.glob("*.png")):

@@ -91,7 +91,7 @@ def test_query_poem_echo_and_back(page, server, opened):
     first = page.locator(".card").first
     assert "".join(first.locator(".line mark").all_inner_texts()) == "春眠不覺曉"
 
-    first.click()
+    first.locator(".line").click()
     page.wait_for_selector(".verse.hit")
     assert page.inner_text("#poem h1") == "春曉"
     assert page.inner_text(".verse.hit").startswith("春眠不覺曉")
@@ -160,7 +160,7 @@ def test_a_filter_narrows_the_results_and_the_url_round_trips(page, server, open
 def test_errors_show_as_messages(page, server):
     page.goto(server + "?q=" + "春" * 300)
     page.wait_for_selector(".status.error")
-    assert "at most" in page.inner_text("#status")
+    assert page.inner_text("#status").startswith("输入太长：最多可搜 200 字")
     page.goto(server + "?poem=no-such-poem")
     page.wait_for_selector(".status.error")
     assert "no-such-poem" in page.inner_text("#status")
@@ -190,7 +190,7 @@ def test_markup_in_the_corpus_and_the_query_stays_text(page, hostile_server):
     lines = card_lines(page)
     assert HOSTILE_LINE in lines
     assert page.locator(".card img, .card script, .card b").count() == 0
-    page.locator(".card", has_text=HOSTILE_LINE).first.click()
+    page.locator(".card", has_text=HOSTILE_LINE).first.locator(".line").click()
     page.wait_for_selector(".verse.hit")
     assert page.inner_text("#poem h1") == HOSTILE_TITLE
     assert "明月<b>照</b>我還" in page.inner_text("#poem")
@@ -208,3 +208,189 @@ def test_markup_in_the_corpus_and_the_query_stays_text(page, hostile_server):
     assert query in page.title()
     assert page.evaluate("window.__pwned") is None
     assert page.locator("main script").count() == 0
+
+
+# -- the reader's page: start, poets, more, 简/繁, paragraphs, phone, keyboard, accessibility -----
+
+expect = sync_api.expect
+
+
+def open_page(page, url):
+    page.goto(url)
+    page.wait_for_selector("body[data-ready]")
+
+
+def test_start_page_examples_work_when_clicked(page, server, opened):
+    open_page(page, server)
+    examples = page.locator("#start .example")
+    expect(examples).to_have_count(3)
+    texts = examples.all_inner_texts()
+    assert len(texts) == 3
+    line, meaning, pattern = texts
+    # the line: its own card first, marked as the whole line (整句)
+    examples.nth(0).click()
+    expect(page.locator(".card").first.locator(".how")).to_have_text("整句")
+    assert url_params(page)["q"] == line
+    assert card_lines(page) == [h.original for h in library_hits(opened, line)]
+    page.go_back()
+    expect(page.locator("#start .example")).to_have_count(3)
+    examples.nth(1).click()
+    expect(page.locator(".card")).to_have_count(PAGE_K)
+    assert card_lines(page) == [h.original for h in library_hits(opened, meaning)]
+    page.go_back()
+    examples.nth(2).click()
+    found = opened.find(pattern, k=PAGE_K)
+    assert found.total > 0
+    expect(page.locator(".card")).to_have_count(min(PAGE_K, found.total))
+    assert card_lines(page) == [h.original for h in found.hits]
+    expect(page.locator("#status")).to_contain_text(f"共 {found.total} 句")
+    # the day's poem and the best-known poets lead somewhere
+    page.go_back()
+    page.locator("#start .today .poem-title").click()
+    expect(page.locator("#poem h1")).to_be_visible()
+    page.go_back()
+    page.locator("#start .chips .author").first.click()
+    expect(page.locator("#list h1")).to_have_text(opened.poet(url_params(page)["author"], k=1)["name"])
+
+
+def test_a_poets_page_from_a_result_link_with_more(page, server, opened):
+    search(page, server, "床前明月光")
+    first = page.locator(".card").first
+    author = first.locator(".author").inner_text()
+    assert author == "李白"
+    first.locator(".author").click()
+    expect(page.locator("#list h1")).to_have_text("李白")
+    assert url_params(page) == {"author": "李白"}
+    poet = opened.poet("李白", k=40)
+    assert poet["total"] > 40 and len(poet["poems"]) == 40
+    expect(page.locator(".poems li")).to_have_count(20)
+    assert page.inner_text(".bio") == poet["biography"]
+    page.click("#list .more")
+    expect(page.locator(".poems li")).to_have_count(40)
+    titles = page.locator(".poems .poem-title").all_inner_texts()
+    assert titles == [p["title"] for p in poet["poems"]]
+    hrefs = page.locator(".poems .poem-title").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert len(set(hrefs)) == 40
+    assert url_params(page)["n"] == "40"
+    page.go_back()  # back to the search that led here
+    expect(page.locator("#q")).to_have_value("床前明月光")
+    expect(page.locator(".card")).to_have_count(PAGE_K)
+    # a poet's own path opens the same page
+    page.goto(server.rstrip("/") + "/poet/李白")
+    expect(page.locator("#list h1")).to_have_text("李白")
+
+
+def test_more_adds_the_next_hits_without_duplicates(page, server, opened):
+    from poetry_search.server.app import search_call
+
+    search(page, server, "明月")
+    expect(page.locator(".card")).to_have_count(PAGE_K)
+    page.click("#more")
+    expect(page.locator(".card")).to_have_count(2 * PAGE_K)
+    want = search_call(opened, "明月", {"k": 2 * PAGE_K, "mode": "hybrid", "author": None, "dynasty": None,
+                                         "collection": None, "form": None, "sort": "score", "poems": False})
+    assert len(want) == 2 * PAGE_K
+    assert card_lines(page) == [h.original for h in want]
+    keys = page.locator(".card").evaluate_all("els => els.map(e => e.dataset.poem + '#' + e.dataset.line)")
+    assert len(keys) == len(set(keys)) == 2 * PAGE_K
+    # the URL holds the page: a reload shows the same 40
+    assert url_params(page)["n"] == str(2 * PAGE_K)
+    page.reload()
+    expect(page.locator(".card")).to_have_count(2 * PAGE_K)
+    assert card_lines(page) == [h.original for h in want]
+    # a pattern pages through find's total the same way
+    search(page, server, "?月*")
+    total = opened.find("?月*", k=1).total
+    assert total > PAGE_K
+    page.click("#more")
+    expect(page.locator(".card")).to_have_count(min(total, 2 * PAGE_K))
+    assert card_lines(page) == [h.original for h in opened.find("?月*", k=2 * PAGE_K).hits]
+
+
+def test_script_toggle_converts_the_whole_page_and_is_remembered(page, server, opened):
+    poem_id = opened.find("春眠不覺曉", k=1).hits[0].poem_id
+    assert opened.poem(poem_id)["collection"] == "quantangshi"
+    open_page(page, f"{server}?poem={poem_id}")
+    expect(page.locator("#poem h1")).to_have_text("春曉")
+    page.click("#script button[data-script=s]")
+    expect(page.locator("#poem h1")).to_have_text("春晓")
+    expect(page.locator("#poem .para").first).to_have_text("春眠不觉晓，处处闻啼鸟。")
+    page.reload()
+    expect(page.locator("#poem h1")).to_have_text("春晓")  # remembered
+    expect(page.locator("#script button[data-script=s]")).to_have_attribute("aria-pressed", "true")
+    page.click("#script button[data-script=orig]")
+    expect(page.locator("#poem h1")).to_have_text("春曉")
+    expect(page.locator("#poem .para").first).to_have_text("春眠不覺曉，處處聞啼鳥。")
+    page.click("#script button[data-script=t]")  # a 宋词 poem (simplified in the corpus) in 繁體
+    open_page(page, f"{server}?author=苏轼")
+    expect(page.locator("#list h1")).to_have_text("蘇軾")
+    page.click("#script button[data-script=orig]")
+    expect(page.locator("#list h1")).to_have_text("苏轼")
+
+
+def test_a_ci_shows_its_paragraphs_apart(page, server, opened):
+    poem = opened.poem("songci/宋词三百首/38")
+    assert poem["title"] == "水调歌头" and len(poem["paragraphs"]) > 1
+    open_page(page, f"{server}?poem={poem['id']}")
+    paras = page.locator("#poem .para")
+    expect(paras).to_have_count(len(poem["paragraphs"]))
+    assert paras.all_inner_texts() == poem["paragraphs"]
+    a, b = paras.nth(0).bounding_box(), paras.nth(1).bounding_box()
+    assert b["y"] - (a["y"] + a["height"]) >= 12  # a blank line between paragraphs, as the corpus has them
+
+
+def test_phone_shows_the_first_result_above_the_fold(browser, server):
+    ctx = browser.new_context(viewport=PHONE)
+    pg = ctx.new_page()
+    pg.goto(server + "?q=春眠不觉晓")
+    first = pg.locator(".card").first
+    expect(first).to_be_visible()
+    box = first.bounding_box()
+    assert box["y"] + box["height"] <= PHONE["height"]
+    assert pg.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    ctx.close()
+
+
+def tab_until(page, selector, limit=40):
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_keyboard_alone_reaches_the_box_a_result_a_poem_and_back(page, server):
+    open_page(page, server)
+    assert page.evaluate("document.activeElement.id") == "q"  # the box has the focus
+    page.keyboard.type("春眠不觉晓")
+    page.keyboard.press("Enter")
+    expect(page.locator(".card")).to_have_count(PAGE_K)
+    tab_until(page, ".card .line")
+    page.keyboard.press("Enter")
+    expect(page.locator("#poem h1")).to_have_text("春曉")
+    page.evaluate("document.activeElement.blur()")
+    tab_until(page, "#poem .back")
+    page.keyboard.press("Enter")
+    expect(page.locator(".card")).to_have_count(PAGE_K)
+    expect(page.locator("#q")).to_have_value("春眠不觉晓")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_axe_finds_no_serious_violation(browser, server, opened, viewport):
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    ctx = browser.new_context(viewport=viewport, bypass_csp=True)  # axe is injected as a script
+    pg = ctx.new_page()
+    poem_id = opened.find("春眠不覺曉", k=1).hits[0].poem_id
+    views = {"start": (server, "#start h2"), "results": (server + "?q=明月", ".card"),
+             "poem": (f"{server}?poem={poem_id}", "#poem h1"), "poet": (server + "?author=李白", ".poems li"),
+             "error": (server + "?q=" + "春" * 300, ".status.error")}
+    bad = {}
+    for name, (url, ready) in views.items():
+        pg.goto(url)
+        expect(pg.locator(ready).first).to_be_visible()
+        found = axe.run(pg).response["violations"]
+        bad[name] = [(v["id"], v["impact"], len(v["nodes"])) for v in found if v["impact"] in ("serious", "critical")]
+    ctx.close()
+    assert bad == {name: [] for name in views}, bad

@@ -404,6 +404,7 @@ def add_onnx_export(index_dir: str | Path = DEFAULT_INDEX, cache_dir: str | Path
         record = install(export, record, target)
         store.set_manifest({"onnx": record})
         store.commit()
+        integrity.write_records(target)  # the database and the new files, as they are now
         say(f"ONNX query encoder added to {target} in {time.perf_counter() - t:.1f}s "
             f"(min cosine to torch {record['checked']['min_cosine']})")
         return record

@@ -15,7 +15,14 @@ from .format import (
     similarity_json,
     similarity_table,
 )
-from .params import depth_options, encoding_option, form_options, index_option, one_form, text_arg
+from .params import (
+    depth_options,
+    encoding_option,
+    form_options,
+    index_option,
+    one_form,
+    text_arg,
+)
 
 
 @click.command()
@@ -57,8 +64,8 @@ def query(text, index_dir, k, author, dynasty, collection, form, rhythmic, model
     With `-`, a line that cannot be searched (bad encoding, nothing visible, too long) is reported
     on stderr with its number and skipped; the others are searched, and the command exits 1 at the end.
     """
-    from ..search.index import Index, check_k
     from ..corpus.textin import iter_lines
+    from ..search.index import Index, check_k
 
     check_k(k)
     texts = [text_arg(t, f"query {i + 1}", encoding) for i, t in enumerate(text) if t != "-"]

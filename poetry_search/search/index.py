@@ -316,6 +316,12 @@ class Index:
                                     "take the poem_id of a hit (query --json, find --json)")
         return got
 
+    def poet(self, name: str, k: int = 20, offset: int = 0) -> dict:
+        """A poet: name, dynasty, biography and poems by popularity, ``k`` from ``offset`` (``search.poets.poet``)."""
+        from .poets import poet
+
+        return poet(self.store, name, k=k, offset=offset)
+
     def echoes(self, text_id: int, k: int = 10) -> list[Hit]:
         """The k lines nearest to line ``text_id`` written by other authors (``--exclude author``
         of bulk neighbours: lines that echo another poet), in score order."""

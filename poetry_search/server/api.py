@@ -12,7 +12,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import PoemNotFoundError
-from ..options import MAX_FILTER_CHARS, MAX_K, MAX_OFFSET, MAX_POEM_ID_CHARS, MAX_QUERY_CHARS, MAX_TEXTS
+from ..options import (
+    MAX_FILTER_CHARS,
+    MAX_K,
+    MAX_OFFSET,
+    MAX_POEM_ID_CHARS,
+    MAX_QUERY_CHARS,
+    MAX_TEXTS,
+)
 from . import models, params
 from .batcher import SearchBatcher
 from .holder import IndexHolder

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
 
 from ..options import MAX_BATCH, MAX_BODY_BYTES
-from . import api, docs, errors, page
+from . import api, docs, errors, page, reader
 from .api import search_batch_call, search_call  # noqa: F401 - the tests call the library as the API does
 from .batcher import SearchBatcher
 from .errors import error_body  # noqa: F401 - the shape of every error body
@@ -46,6 +46,7 @@ def create_app(index: str | Path = "index", *, holder: IndexHolder | None = None
     errors.install(app)
     app.middleware("http")(_utf8_only)
     app.include_router(api.router)
+    app.include_router(reader.router)
     app.include_router(page.router)
     app.include_router(docs.router)
     docs.declare_errors_only(app)

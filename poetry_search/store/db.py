@@ -584,3 +584,55 @@ class Store:
     def common_forms(self, n: int = 8) -> list[str]:
         return [r[0] for r in self.conn.execute(
             "SELECT form_norm FROM poems WHERE form_norm IS NOT NULL GROUP BY form_norm ORDER BY count(*) DESC LIMIT ?", (n,))]
+
+    # -- poets (search/poets.py) ---------------------------------------------------------------
+
+    def author_records(self, names: Sequence[str]) -> list[tuple]:
+        """(name, name_norm, dynasty, bio, source) of the authors records with a folded name in ``names``."""
+        marks = ",".join("?" * len(names))
+        return self.conn.execute(f"SELECT name, name_norm, dynasty, bio, source FROM authors WHERE name_norm IN ({marks}) "
+                                 "ORDER BY id", list(names)).fetchall()
+
+    def poems_of_authors(self, names: Sequence[str], k: int, offset: int = 0) -> tuple[int, list[tuple]]:
+        """(total, rows) of the poems whose folded author is in ``names``, most popular first (unranked
+        last, then corpus order); rows are (id, title, author, author_norm, dynasty, collection, book,
+        form, popularity, paragraphs), ``k`` of them from ``offset``."""
+        marks = ",".join("?" * len(names))
+        total = self.conn.execute(f"SELECT count(*) FROM poems WHERE author_norm IN ({marks})", list(names)).fetchone()[0]
+        form = "coalesce(nullif(form, ''), form_norm)" if self.has_lexicon else "form"
+        pop = "popularity" if self.has_lexicon else "NULL"
+        rows = self.conn.execute(
+            f"SELECT id, title, author, author_norm, dynasty, collection, book, {form}, {pop}, paragraphs FROM poems "
+            f"WHERE author_norm IN ({marks}) ORDER BY {pop} IS NULL, {pop} DESC, rowid LIMIT ? OFFSET ?",
+            [*names, k, offset]).fetchall()
+        return total, rows
+
+    def best_known_authors(self, n: int) -> list[tuple[str, str, int, float]]:
+        """(folded author, a corpus name, poems, summed popularity) of the ``n`` authors whose poems'
+        popularity sums highest (by poem count where nothing is ranked)."""
+        pop = "coalesce(sum(popularity), 0)" if self.has_lexicon else "0"
+        return self.conn.execute(
+            f"SELECT author_norm, min(author), count(*) AS n, {pop} AS p FROM poems WHERE author_norm != '' "
+            "AND author_norm NOT IN ('佚名', '无名氏') GROUP BY author_norm ORDER BY p DESC, n DESC, author_norm LIMIT ?",
+            (n,)).fetchall()
+
+    def most_popular_poems(self, n: int) -> list[str]:
+        """Ids of the ``n`` most popular poems (unranked ones after, in corpus order)."""
+        if not self.has_lexicon:
+            return [r[0] for r in self.conn.execute("SELECT id FROM poems ORDER BY rowid LIMIT ?", (n,))]
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM poems ORDER BY popularity IS NULL, popularity DESC, rowid LIMIT ?", (n,))]
+
+    def poems_filtered(self, k: int, offset: int = 0, author=None, dynasty=None, collection=None,
+                       form=None) -> tuple[int, list[tuple]]:
+        """(total, rows) of the poems matching every (folded) filter, most popular first (unranked
+        last, then corpus order); rows as ``poems_of_authors``."""
+        where, params = self._filters(author, dynasty, collection, form)
+        cond = (" WHERE " + " AND ".join(where)) if where else ""
+        total = self.conn.execute(f"SELECT count(*) FROM poems{cond}", params).fetchone()[0]
+        form_col = "coalesce(nullif(form, ''), form_norm)" if self.has_lexicon else "form"
+        pop = "popularity" if self.has_lexicon else "NULL"
+        rows = self.conn.execute(
+            f"SELECT id, title, author, author_norm, dynasty, collection, book, {form_col}, {pop}, paragraphs FROM poems"
+            f"{cond} ORDER BY {pop} IS NULL, {pop} DESC, rowid LIMIT ? OFFSET ?", [*params, k, offset]).fetchall()
+        return total, rows

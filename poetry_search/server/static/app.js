@@ -1,14 +1,38 @@
-// poetry-search page: the URL is the whole state (?q=…&mode=…&author=…&poem=…&line=…&echo=…), so a
-// search or a poem can be bookmarked and shared and the back button works. Every corpus string
-// goes into the page as text (textContent / text nodes), never as markup.
+// poetry-search page: the URL is the whole state (?q=…&mode=…&author=…&n=…&poem=…&line=…&echo=…), so a
+// search, a poet, a page of results or a poem can be bookmarked and shared and back/forward work.
+// Views: a poem (poem=), results (q=), a poet (author= without q, or /poet/NAME), browsing (dynasty= or
+// collection= without q), else the start page. Every corpus string goes into the page as text
+// (textContent / text nodes), never as markup. The page has no search logic: the API answers.
 "use strict";
 
 const FIELDS = ["q", "mode", "author", "dynasty", "collection", "form"];
-const VIEW = ["poem", "line", "echo"];
+const VIEW = ["n", "poem", "line", "echo"];
+const PAGE = 20;          // hits a page ("more" asks for the next PAGE)
+const MAX_K = 100;        // the API's largest k
 const $ = (sel) => document.querySelector(sel);
-let seq = 0;             // answers to superseded requests are dropped
+let seq = 0;              // answers to superseded requests are dropped
 let DEFAULT_MODE = "hybrid";  // "lexical" on an index built with --lexical-only (no vectors)
 let HAS_VECTORS = true;
+let LIMITS = { query_chars: 200 };
+let START = null;         // /api/start, once
+
+// How each hit matched, in the reader's words (the API's `match`).
+const MATCH = { exact: "整句", contains: "包含", paragraph: "跨句", near: "近似", semantic: "语义" };
+const MATCH_HELP = { exact: "与所查诗句完全相同", contains: "包含所查的字句", paragraph: "所查字句跨越两句",
+  near: "与所查诗句相差一字", semantic: "意思相近（语义检索）" };
+// The page's own words for each error code of the API (docs/http-api.md); else the API's message.
+const ERRORS = {
+  bad_request: "请求有误", empty_query: "请输入诗句或关键词", text_too_long: "输入太长：最多可搜 {n} 字",
+  invalid_text: "输入中有无法识别的字符", unknown_dynasty: "此索引中没有这个朝代", unknown_collection: "此索引中没有这个诗集",
+  unknown_form: "此索引中没有这种体裁", index_not_found: "索引尚未建成，请稍后再试", index_damaged: "索引已损坏，需要重建",
+  index_changed: "索引刚刚更新，请再试一次", poem_not_found: "找不到这首诗", author_not_found: "找不到这位诗人",
+  no_vectors: "此索引只有字面检索，不能按意思搜索", body_too_large: "请求太大", bad_offset: "翻页位置有误",
+  bad_k: "结果数目有误", model_mismatch: "模型与索引不符", missing_dependency: "服务器缺少组件", error: "服务器出错",
+};
+
+class ApiError extends Error {
+  constructor(code, message, status) { super(message); this.code = code; this.status = status; }
+}
 
 function el(tag, props, ...children) {
   const node = document.createElement(tag);
@@ -27,6 +51,8 @@ function current() {
   const p = new URLSearchParams(location.search);
   const s = {};
   for (const k of FIELDS.concat(VIEW)) s[k] = p.get(k) || "";
+  const m = location.pathname.match(/^\/poet\/(.+)$/);
+  if (m && !s.author) s.author = decodeURIComponent(m[1]);
   return s;
 }
 
@@ -34,30 +60,56 @@ function urlFor(state) {
   const p = new URLSearchParams();
   for (const k of FIELDS.concat(VIEW)) {
     const v = state[k];
-    if (v && !(k === "mode" && v === DEFAULT_MODE)) p.set(k, v);
+    if (v && !(k === "mode" && v === DEFAULT_MODE) && !(k === "n" && Number(v) <= PAGE)) p.set(k, v);
   }
   const qs = p.toString();
-  return qs ? "?" + qs : location.pathname;
+  return qs ? "/?" + qs : "/";
 }
 
 function go(state, replace) {
   const url = urlFor(state);
-  if (url !== (location.search || location.pathname)) history[replace ? "replaceState" : "pushState"](null, "", url);
+  if (url !== location.pathname + location.search) history[replace ? "replaceState" : "pushState"](null, "", url);
   render();
 }
 
-async function api(path) {
-  const r = await fetch(path, { headers: { Accept: "application/json" } });
+// A link inside the page: a real href (open in a new tab, copy) that navigates without a reload.
+function nav(next, props, ...children) {
+  return el("a", { ...props, href: urlFor(next), onclick: (ev) => {
+    if (ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button) return;
+    ev.preventDefault(); go(next);
+  } }, ...children);
+}
+
+function poetLink(name) {
+  return name ? nav({ author: name }, { class: "author" }, name) : el("span", {}, "佚名");
+}
+
+async function api(path, init) {
+  const r = await fetch(path, { headers: { Accept: "application/json", ...(init && init.body ? { "Content-Type": "application/json" } : {}) }, ...init });
   let body;
   try { body = await r.json(); } catch (e) { body = null; }
-  if (!r.ok) throw new Error((body && body.error && body.error.message) || `${r.status} ${r.statusText}`);
+  if (!r.ok) {
+    const err = (body && body.error) || {};
+    throw new ApiError(err.code || "", err.message || `${r.status} ${r.statusText}`, r.status);
+  }
   return body;
 }
 
-function status(text, isError) {
+function words(e, detail) {
+  const zh = e.code && ERRORS[e.code];
+  return zh ? zh.replace("{n}", LIMITS.query_chars) + (detail ? `：${detail}` : "") : null;
+}
+
+function status(text, isError, english) {
   const s = $("#status");
-  s.textContent = text || "";
+  s.replaceChildren(text || "");
+  if (english) s.append(" ", el("small", { class: "en", lang: "en" }, english));
   s.classList.toggle("error", !!isError);
+}
+
+function fail(e, detail) {
+  const zh = words(e, detail);
+  status(zh || e.message, true, zh ? e.message : null);
 }
 
 // The query's characters, marked in `text`; `folds` maps traditional characters to simplified.
@@ -83,50 +135,111 @@ function metaLine(h) {
   for (const v of [h.author || "佚名", h.dynasty, h.book || h.collection]) {
     if (!v) continue;
     if (parts.length) parts.push(sep());
-    parts.push(el("span", {}, v));
+    parts.push(v === h.author ? poetLink(v) : el("span", {}, v));
   }
   return parts;
 }
 
-const MATCH = { exact: "原句", contains: "含此句", semantic: null };
+function how(h) {
+  const word = MATCH[h.match] || (h.score == null ? "包含" : "语义");
+  const tip = (MATCH_HELP[h.match] || "") + (h.score == null ? "" : `（相似度 ${h.score.toFixed(3)}）`);
+  const bar = el("span", { class: "bar", "aria-hidden": "true" }, el("span", {}));
+  if (h.score != null) bar.firstChild.style.width = `${Math.max(4, Math.round(Math.max(0, h.score) * 100))}%`;
+  else bar.hidden = true;
+  return el("span", { class: "how how-" + (h.match || "x"), title: tip }, word, bar);
+}
 
 function card(h, folds, state) {
-  const badge = h.match && MATCH[h.match] ? el("span", { class: "badge" }, MATCH[h.match]) : null;
-  const score = h.score == null ? "" : h.score.toFixed(4);
   const couplet = h.context && h.context !== h.original ? el("div", { class: "couplet" }, ...verses(h.context, folds)) : null;
-  const open = () => { go({ ...state, poem: h.poem_id, line: String(h.id), echo: "" }); };
-  return el("button", { type: "button", class: "card", "data-poem": h.poem_id, "data-line": h.id, onclick: open },
-    el("div", { class: "card-top" },
-      el("span", { class: "line" }, marked(h.original || h.text, folds)),
-      el("span", { class: "score", title: "cosine similarity" }, badge, score)),
+  const next = { ...state, poem: h.poem_id, line: String(h.id), echo: "" };
+  const node = el("article", { class: "card", "data-poem": h.poem_id, "data-line": h.id },
+    el("div", { class: "card-top" }, nav(next, { class: "line" }, marked(h.original || h.text, folds)), how(h)),
     couplet,
     el("div", { class: "meta" }, ...metaLine(h),
        h.occurrences > 1 ? el("span", { class: "occ" }, ` （见于 ${h.occurrences} 首）`) : null));
+  // the whole card opens the poem; its links (the line, the poet) do their own thing
+  node.addEventListener("click", (ev) => { if (!ev.target.closest("a")) go(next); });
+  return node;
+}
+
+function isPattern(q) { return /[?*？＊]/.test(q); }
+
+// One page of hits: {hits, total|null}. `offset` on /api/search, or, where the route predates it,
+// the tail of a search for offset + k (the library defines a page as exactly that slice).
+async function fetchHits(state, offset, k) {
+  const pattern = isPattern(state.q);
+  const p = pattern ? new URLSearchParams({ pattern: state.q.replace(/？/g, "?").replace(/＊/g, "*") })
+                    : new URLSearchParams({ q: state.q, mode: state.mode || DEFAULT_MODE });
+  for (const f of ["author", "dynasty", "collection", "form"]) if (state[f]) p.set(f, state[f]);
+  const base = pattern ? "/api/find?" : "/api/search?";
+  const data = await api(base + p + "&" + new URLSearchParams({ k, offset }));
+  if (offset && data.offset === undefined) {
+    if (offset + k > MAX_K) return { hits: [], total: null, folds: data.folds };
+    const all = await api(base + p + "&" + new URLSearchParams({ k: offset + k }));
+    return { hits: all.hits.slice(offset), total: null, folds: all.folds };
+  }
+  return { hits: data.hits, total: pattern ? data.total : null, folds: data.folds };
+}
+
+// Pages of PAGE up to `want` hits, then "more".
+async function loadHits(state, want, box, mine) {
+  let shown = box.querySelectorAll(".card").length, total = null, last = 0, asked = 0;
+  while (shown < want) {
+    const k = Math.min(MAX_K, want - shown);
+    const got = await fetchHits(state, shown, k);
+    if (mine !== seq) return null;
+    const seen = new Set([...box.querySelectorAll(".card")].map((c) => c.dataset.poem + "#" + c.dataset.line));
+    const fresh = got.hits.filter((h) => !seen.has(h.poem_id + "#" + h.id));
+    box.append(...fresh.map((h) => card(h, got.folds, state)));
+    shown += fresh.length; total = got.total; last = got.hits.length; asked = k;
+    if (got.hits.length < k) break;
+  }
+  return { shown, total, full: total == null ? last > 0 && last >= asked : shown < total };
 }
 
 async function showResults(state) {
   const box = $("#results");
-  $("#poem").hidden = true;
-  box.hidden = false;
-  if (!state.q) { box.replaceChildren(); status(""); return; }
-  // ? (one character) or * (any run) make the query a pattern: find, not search
-  const pattern = /[?*？＊]/.test(state.q);
-  const p = pattern ? new URLSearchParams({ pattern: state.q.replace(/？/g, "?").replace(/＊/g, "*"), k: "20" })
-                    : new URLSearchParams({ q: state.q, k: "20", mode: state.mode || DEFAULT_MODE });
-  for (const k of ["author", "dynasty", "collection", "form"]) if (state[k]) p.set(k, state[k]);
+  if (state.q.length > LIMITS.query_chars) {  // the API would refuse it: say so without asking
+    box.replaceChildren();
+    return fail(new ApiError("text_too_long", `q is ${state.q.length} characters long: at most ${LIMITS.query_chars} are searched`));
+  }
   const mine = ++seq;
   status("搜索中…");
-  let data;
-  try { data = await api((pattern ? "/api/find?" : "/api/search?") + p); } catch (e) {
-    if (mine === seq) { box.replaceChildren(); status(e.message, true); }
+  box.replaceChildren();
+  const want = Math.max(PAGE, Number(state.n) || PAGE);
+  let got;
+  try { got = await loadHits(state, want, box, mine); } catch (e) {
+    if (mine === seq) { box.replaceChildren(); fail(e); }
     return;
   }
-  if (mine !== seq) return;
-  box.replaceChildren(...data.hits.map((h) => card(h, data.folds, state)));
-  const n = data.hits.length;
+  if (!got) return;
+  moreButton(got, state, box);
+  const n = got.shown;
   status(!n ? "没有结果：换个说法，或去掉筛选条件"
-    : pattern ? `共 ${data.total.toLocaleString()} 句合此格式${data.total > n ? `，列出前 ${n} 句` : ""}` : `${n} 条结果`);
+    : got.total != null ? `共 ${got.total.toLocaleString()} 句合此格式，列出 ${n} 句` : `${n} 条结果`);
   document.title = `${state.q} · 寻诗`;
+  await toScript();
+}
+
+function moreButton(got, state, box) {
+  const more = $("#more");
+  more.hidden = !got.full || !got.shown;
+  more.onclick = async () => {
+    const mine = ++seq;
+    more.disabled = true;
+    const want = got.shown + PAGE;
+    let next;
+    try { next = await loadHits(state, want, box, mine); } catch (e) { if (mine === seq) fail(e); return; }
+    finally { more.disabled = false; }
+    if (!next) return;
+    history.replaceState(null, "", urlFor({ ...state, n: String(next.shown) }));
+    got = next;
+    moreButton(next, { ...state, n: String(next.shown) }, box);
+    status(next.total != null ? `共 ${next.total.toLocaleString()} 句合此格式，列出 ${next.shown} 句` : `${next.shown} 条结果`);
+    const firstNew = box.querySelectorAll(".card .line")[want - PAGE];
+    if (firstNew) firstNew.focus();
+    await toScript();
+  };
 }
 
 // A couplet wraps between its lines, never inside one: each line with its punctuation is one unit.
@@ -146,17 +259,22 @@ function paragraph(text, lines, state, folds) {
     const hit = String(ln.text_id) === state.line;
     const open = String(ln.text_id) === state.echo;
     at = i + ln.original.length;
-    // the punctuation right after a line stays with it
     const tail = (text.slice(at).match(/^[，。！？；：、,.!?;:」』”’）)]+/) || [""])[0];
     at += tail.length;
     p.append(el("button", {
       type: "button", class: "verse" + (hit ? " hit" : "") + (open ? " open" : ""), "data-line": ln.text_id,
-      title: "echoes: the nearest lines by other poets", "aria-expanded": open ? "true" : "false",
+      title: "他人诗中最相近的句子", "aria-expanded": open ? "true" : "false",
       onclick: () => { if (HAS_VECTORS) go({ ...state, echo: open ? "" : String(ln.text_id) }); },
     }, marked(ln.original, folds), tail));
   }
   if (at < text.length) p.append(text.slice(at));
   return p;
+}
+
+function backButton(state) {
+  const from = { ...state, poem: "", line: "", echo: "" };
+  const label = state.q ? `← 回到「${state.q}」的结果` : state.author ? `← ${state.author}` : "← 首页";
+  return el("button", { type: "button", class: "back", onclick: () => go(from) }, label);
 }
 
 async function showPoem(state) {
@@ -171,14 +289,10 @@ async function showPoem(state) {
       state.echo ? api(`/api/lines/${encodeURIComponent(state.echo)}/echoes?k=10`) : null,
     ]);
   } catch (e) {
-    if (mine === seq) { status(e.message, true); box.hidden = true; $("#results").hidden = true; }
+    if (mine === seq) { fail(e, state.poem); box.hidden = true; }
     return;
   }
   if (mine !== seq) return;
-  $("#results").hidden = true;
-  const back = el("button", { type: "button", class: "back", onclick: () => go({ ...state, poem: "", line: "", echo: "" }) },
-    state.q ? `← 回到「${state.q}」的结果` : "← 搜索");
-  const byline = [poem.author || "佚名", poem.dynasty].filter(Boolean).join(" · ");
   const source = [poem.book || poem.collection, poem.form, poem.chapter, poem.section].filter(Boolean).join(" · ");
   const stanzas = el("div", { class: "stanzas" });
   poem.paragraphs.forEach((text, i) => {
@@ -186,11 +300,13 @@ async function showPoem(state) {
     stanzas.append(paragraph(text, lines, state, poem.folds));
     if (echoes && lines.some((l) => String(l.text_id) === state.echo)) stanzas.append(echoList(echoes, state));
   });
-  const hint = HAS_VECTORS ? el("p", { class: "hint" }, "点一句诗，看其他诗人笔下最相近的句子 · tap a line for its echoes") : null;
-  box.replaceChildren(back, el("h1", {}, poem.title || "无题"), el("div", { class: "byline" }, byline),
-                      source ? el("div", { class: "source" }, source) : null, stanzas, hint);
+  const hint = HAS_VECTORS ? el("p", { class: "hint" }, "点一句诗，看其他诗人笔下最相近的句子") : null;
+  box.replaceChildren(backButton(state), el("h1", {}, poem.title || "无题"),
+    el("div", { class: "byline" }, poetLink(poem.author), poem.dynasty ? ` · ${poem.dynasty}` : ""),
+    source ? el("div", { class: "source" }, source) : null, stanzas, hint);
   box.hidden = false;
   document.title = `${poem.title || "无题"} · ${poem.author || "佚名"} · 寻诗`;
+  await toScript();
   const target = box.querySelector(".verse.hit");
   if (target && !state.echo) target.scrollIntoView({ block: "center" });
 }
@@ -198,37 +314,164 @@ async function showPoem(state) {
 function echoList(data, state) {
   const items = data.hits.map((h) => {
     const next = { ...state, poem: h.poem_id, line: String(h.id), echo: "" };
-    const a = el("a", { href: urlFor(next), class: "echo-link", onclick: (ev) => { ev.preventDefault(); go(next); } },
-      el("div", { class: "echo-line" }, h.original || h.text),
-      el("div", { class: "echo-meta" }, ...metaLine(h), h.score == null ? "" : `  ${h.score.toFixed(3)}`));
-    return el("li", {}, a);
+    return el("li", {}, nav(next, { class: "echo-link" }, el("span", { class: "echo-line" }, h.original || h.text)),
+      el("div", { class: "echo-meta" }, ...metaLine(h)));
   });
-  return el("aside", { class: "echoes", "aria-label": "echoes" },
+  return el("aside", { class: "echoes", "aria-label": "异代回响" },
     el("h2", {}, "异代回响 · 他人诗中最相近的句子（由古及今）"),
     items.length ? el("ol", {}, ...items) : el("p", {}, "没有找到其他诗人的相近诗句"));
+}
+
+// A list of poems (a poet's, a dynasty's, a collection's) with "more".
+function poemItem(p, state) {
+  return el("li", { class: "poem-item" },
+    nav({ ...state, poem: p.poem_id, line: "", echo: "" }, { class: "poem-title" }, p.title || "无题"),
+    el("span", { class: "first" }, p.first_line),
+    el("span", { class: "meta" }, state.author ? (p.book || p.collection) : poetLink(p.author), p.dynasty && !state.author ? ` · ${p.dynasty}` : ""));
+}
+
+async function showList(state, url, head) {
+  const box = $("#list");
+  const mine = ++seq;
+  status("");
+  const want = Math.max(PAGE, Number(state.n) || PAGE);
+  let data;
+  try { data = await api(`${url}&k=${Math.min(MAX_K, want)}`); } catch (e) {
+    if (mine === seq) { box.replaceChildren(); fail(e, state.author); }
+    return;
+  }
+  if (mine !== seq) return;
+  const ol = el("ol", { class: "poems" }, ...data.poems.map((p) => poemItem(p, state)));
+  const more = el("button", { type: "button", class: "more" }, "更多");
+  let shown = data.poems.length;
+  more.hidden = shown >= data.total;
+  more.onclick = async () => {
+    const next = await api(`${url}&k=${PAGE}&offset=${shown}`).catch((e) => { fail(e); return null; });
+    if (!next) return;
+    ol.append(...next.poems.map((p) => poemItem(p, state)));
+    const first = ol.children[shown];
+    shown += next.poems.length;
+    more.hidden = shown >= next.total;
+    history.replaceState(null, "", urlFor({ ...state, n: String(shown) }));
+    if (first) first.querySelector("a").focus();
+    await toScript();
+  };
+  box.replaceChildren(...head(data), el("p", { class: "count" }, `共 ${data.total.toLocaleString()} 首，按流传程度排列`), ol, more);
+  await toScript();
+}
+
+function showPoet(state) {
+  document.title = `${state.author} · 寻诗`;
+  return showList(state, `/api/authors/${encodeURIComponent(state.author)}?`, (p) => {
+    const bio = p.biography ? el("p", { class: "bio", tabindex: "0", "aria-label": "小传" }, p.biography) : el("p", { class: "bio none" }, "语料中没有这位诗人的小传");
+    return [backButton(state), el("h1", {}, p.name), el("div", { class: "byline" }, [p.dynasty, p.aliases.length ? "又作 " + p.aliases.join("、") : ""].filter(Boolean).join(" · ")), bio];
+  });
+}
+
+function showBrowse(state) {
+  const what = [state.dynasty, state.collection].filter(Boolean).join(" · ");
+  document.title = `${what} · 寻诗`;
+  const p = new URLSearchParams();
+  for (const f of ["dynasty", "collection"]) if (state[f]) p.set(f, state[f]);
+  return showList(state, `/api/browse?${p}`, () => [backButton(state), el("h1", {}, what)]);
+}
+
+async function showStart(state) {
+  const box = $("#start");
+  const mine = ++seq;
+  status("");
+  if (!START) {
+    try { START = await api("/api/start"); } catch (e) { if (mine === seq) fail(e); return; }
+  }
+  if (mine !== seq) return;
+  const s = START;
+  const ex = (q, kind) => el("li", {}, el("span", { class: "kind" }, kind), nav({ q }, { class: "example" }, q));
+  const examples = [];
+  if (s.lines[0]) examples.push(ex(s.lines[0].replace(/[，。！？；：、]+$/, ""), "一句诗"));
+  if (HAS_VECTORS) examples.push(ex("思念故乡的明月", "一个意思"));
+  examples.push(ex("明月*", "一种格式"));
+  const parts = [el("h2", {}, "试试"), el("ul", { class: "examples" }, ...examples)];
+  if (s.poem) {
+    const p = s.poem;
+    parts.push(el("h2", {}, "今日一首"), el("div", { class: "today" },
+      nav({ poem: p.id }, { class: "poem-title" }, p.title || "无题"), el("span", { class: "meta" }, " · ", poetLink(p.author)),
+      ...p.paragraphs.slice(0, 4).map((t) => el("p", { class: "para" }, t))));
+  }
+  if (s.poets.length) parts.push(el("h2", {}, "名家"), el("ul", { class: "chips" }, ...s.poets.map((p) => el("li", {}, poetLink(p.name)))));
+  const f = INFO ? INFO.facets : { dynasties: [], collections: [] };
+  if (f.dynasties.length) parts.push(el("h2", {}, "朝代"), el("ul", { class: "chips" }, ...f.dynasties.map((d) => el("li", {}, nav({ dynasty: d.name }, {}, d.name, el("small", {}, ` ${d.poems}`))))));
+  if (f.collections.length) parts.push(el("h2", {}, "诗集"), el("ul", { class: "chips" }, ...f.collections.map((c) => el("li", {}, nav({ collection: c.book || c.collection }, {}, c.book || c.collection, el("small", {}, ` ${c.poems}`))))));
+  box.replaceChildren(...parts);
+  document.title = "寻诗 · poetry-search";
+  await toScript();
+}
+
+// -- 简/繁: the whole page converted on the server (OpenCC t2s / s2t), the original kept per node --
+const ORIG = new WeakMap();
+const CONVERTED = { s: new Map(), t: new Map() };
+function script() { try { return localStorage.getItem("script") || "orig"; } catch (e) { return "orig"; } }
+
+async function toScript() {
+  const want = script();
+  for (const b of document.querySelectorAll("#script button")) b.setAttribute("aria-pressed", b.dataset.script === want ? "true" : "false");
+  const nodes = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+    acceptNode: (n) => (/[\u3400-\u9fff]/.test(ORIG.get(n) || n.nodeValue) && !n.parentElement.closest("script,style,#script,.en")
+      ? NodeFilter.FILTER_ACCEPT : NodeFilter.FILTER_REJECT) });
+  while (walk.nextNode()) nodes.push(walk.currentNode);
+  for (const n of nodes) if (!ORIG.has(n)) ORIG.set(n, n.nodeValue);
+  if (want !== "s" && want !== "t") {
+    for (const n of nodes) if (n.nodeValue !== ORIG.get(n)) n.nodeValue = ORIG.get(n);
+    document.body.dataset.script = "orig";
+    return;
+  }
+  const cache = CONVERTED[want];
+  const todo = [...new Set(nodes.map((n) => ORIG.get(n)).filter((t) => !cache.has(t)))];
+  for (let i = 0; i < todo.length;) {  // pieces well under the API's body limit
+    const chunk = [];
+    let size = 0;
+    while (i < todo.length && (size === 0 || size + todo[i].length < 3000)) { size += todo[i].length; chunk.push(todo[i++]); }
+    try {
+      const r = await api("/api/convert", { method: "POST", body: JSON.stringify({ texts: chunk, script: want }) });
+      chunk.forEach((t, j) => cache.set(t, r.texts[j]));
+    } catch (e) { fail(e); return; }
+  }
+  if (script() !== want) return;  // toggled again meanwhile
+  for (const n of nodes) if (n.isConnected && cache.has(ORIG.get(n))) n.nodeValue = cache.get(ORIG.get(n));
+  document.body.dataset.script = want;
 }
 
 function fillForm(state) {
   for (const k of FIELDS) {
     const input = document.getElementById(k);
     if (!input) continue;
-    let v = state[k] || (k === "mode" ? DEFAULT_MODE : "");
+    const v = state[k] || (k === "mode" ? DEFAULT_MODE : "");
     if (input.tagName === "SELECT" && v && ![...input.options].some((o) => o.value === v)) {
       input.append(el("option", { value: v }, v)); // a value from a shared URL that the menu lacks
     }
     input.value = v;
   }
+  const filtered = ["author", "dynasty", "collection", "form"].some((k) => state[k]) || (state.mode && state.mode !== DEFAULT_MODE);
+  if (filtered && state.q) $("#filters").open = true;
 }
 
 function render() {
   const state = current();
   fillForm(state);
-  if (state.poem) showPoem(state); else showResults(state);
+  const view = state.poem ? "poem" : state.q ? "results" : state.author ? "list" : (state.dynasty || state.collection) ? "list" : "start";
+  for (const id of ["poem", "results", "list", "start"]) $("#" + id).hidden = id !== view;
+  $("#more").hidden = true;
+  if (view === "poem") return showPoem(state);
+  if (view === "results") return showResults(state);
+  if (view === "start") return showStart(state);
+  return state.author ? showPoet(state) : showBrowse(state);
 }
 
+let INFO = null;
 async function loadInfo() {
   try {
-    const info = await api("/api/info");
+    const info = INFO = await api("/api/info");
+    LIMITS = { ...LIMITS, ...(info.limits || {}) };
     const dyn = $("#dynasty");
     for (const d of info.facets.dynasties) dyn.append(el("option", { value: d.name }, d.name));
     const col = $("#collection");
@@ -245,7 +488,7 @@ async function loadInfo() {
     const how = HAS_VECTORS ? `${info.index_type || ""} · model ${String(info.model || "").split("/").pop()}` : "lexical only";
     $("#about").textContent = `${(n.poems || 0).toLocaleString()} 首 · ${(n.texts || 0).toLocaleString()} 句 · ${how}`;
   } catch (e) {
-    status(e.message, true);
+    fail(e);
   }
 }
 
@@ -264,8 +507,12 @@ document.addEventListener("DOMContentLoaded", async () => {
     document.getElementById(id).addEventListener("change", () => { if ($("#q").value.trim()) go(fromForm()); });
   }
   $("#home").addEventListener("click", (ev) => { ev.preventDefault(); go({}); });
+  for (const b of document.querySelectorAll("#script button")) {
+    b.addEventListener("click", () => { try { localStorage.setItem("script", b.dataset.script); } catch (e) { /* private mode */ } toScript(); });
+  }
   window.addEventListener("popstate", render);
+  if (matchMedia("(min-width: 561px)").matches) $("#filters").open = true;  // folded away on phones only
   await loadInfo();
-  render();
+  await render();
   document.body.dataset.ready = "1";  // filters filled: tests and screenshots start typing after this
 });
