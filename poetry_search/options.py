@@ -31,7 +31,8 @@ MODES = ("hybrid", "semantic", "lexical")
 SORTS = ("score", "popularity")
 FIND_SORTS = ("default", "popularity")
 # paragraph: the query runs across the punctuation of the line's paragraph; near: one character off
-MATCHES = ("exact", "contains", "paragraph", "near", "semantic")
+MATCHES = ("exact", "contains", "paragraph", "near", "semantic", "tones")  # tones: found by tones or rhyme alone (find --tones)
+TONE_PATTERN_MARKS = "平仄中"  # find --tones: 平, 仄, 中 (either), with ? and *
 ECHO_ORDERS = ("dynasty", "score")
 
 # -- bulk neighbours and export ------------------------------------------------------------------
@@ -54,6 +55,8 @@ MAX_TEXTS = 16  # texts of one similarity request
 MAX_FILTER_CHARS = 50
 MAX_POEM_ID_CHARS = 200
 MAX_BODY_BYTES = 16 * 1024
+MAX_CHECK_CHARS = 400  # a poem given to check (a 七律 is 56 characters and its punctuation)
+RHYME_BOOK_CHARS = 40  # characters a group that the rhyme book shows unless told otherwise
 
 # -- the server ----------------------------------------------------------------------------------
 MAX_BATCH = 32  # concurrent searches with the same arguments that share one encoder pass

@@ -34,6 +34,7 @@ from ..store import integrity, vectors
 from ..store.db import DB_NAME, SCHEMA_VERSION, Store
 from ..store.recall import TopK
 from .lexicon import build_lexicon
+from .prosody import build_prosody
 
 log = logging.getLogger("poetry_search")
 CHUNK = 4096  # texts per cache lookup and per encoder call
@@ -283,6 +284,8 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
         lexical = build_lexicon(store, reader.root, fold, texts, folder=tmp)  # near.npz: before files.json
         lexical["build_seconds"] = round(time.perf_counter() - t_lex, 2)
         store.commit()
+        prosody = build_prosody(store, texts, reader.normalizer(), progress)
+        store.commit()
         if lexical_only:
             encoded = from_cache = 0
             encode_seconds = 0.0
@@ -321,6 +324,7 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
             "faiss_factory": vectors.factory_string(kind, len(texts)) if kind else None,
             "search_depth": vec.depth() if vec is not None else {},
             "lexical": lexical,
+            "prosody": prosody,
             **quality,
             "build_seconds": round(time.perf_counter() - t0, 2),
             "encoded": encoded,

@@ -36,6 +36,7 @@ from .filters import Filters
 from .lexical import LexicalSearch
 from .modes import ModeSearch
 from .neighbours import NeighbourBatch, Neighbours
+from .prosody import ProsodySearch, RhymeBook, rhyme_book
 from .query import QueryEncoder
 from .results import FindResult, Hit, PoemHit, Results, check_k
 from .semantic import SemanticSearch
@@ -76,6 +77,7 @@ class Index:
         self.results = Results(store, lambda: self.lexicon, lambda: self.has_lexicon)
         self.semantic = SemanticSearch(vecs, self.results) if vecs is not None else None
         self.lexical = LexicalSearch(store, lambda: self.lexicon, self.normalizer.text, self.results)
+        self.prosody = ProsodySearch(store)
         self.modes = ModeSearch(self.semantic, self.lexical, self.results, len(self))
         self._bulk = None
         self._facets: dict | None = None
@@ -294,26 +296,40 @@ class Index:
 
     def find(self, pattern: str | None = None, *, title: str | None = None, author: str | None = None,
              dynasty: str | None = None, collection: str | None = None, form: str | None = None, k: int = 10,
-             offset: int = 0, sort: str = "default", poems: bool = False) -> FindResult:
+             offset: int = 0, sort: str = "default", poems: bool = False, tones: str | None = None,
+             rhyme: str | None = None, rhymes_with: str | None = None) -> FindResult:
         """Lines matching ``pattern`` (a fragment: 谁先觉; or with ``?`` one character, ``*`` any
         run, matched against the whole line: '?花*'), or, with no pattern, the poems whose title
         contains ``title`` and/or whose author is ``author``. Scripts fold (誰先覺 = 谁先觉).
 
         Order (``sort="default"``): the line equal to the fragment first, then popularity, then
         id; ``"popularity"``: popularity, then id. ``total`` counts every match; ``k``/``offset``
-        page through them. ``poems=True`` returns poems, each with its matching lines."""
+        page through them. ``poems=True`` returns poems, each with its matching lines.
+
+        By 平水韵, alone or with the rest: ``tones`` (平平仄仄平; 平 and 仄 also match a 中
+        character, 中 matches either, ``?`` one character, ``*`` any run; whole line), ``rhyme``
+        (a group, 七阳: the line ends in one of its characters), ``rhymes_with`` (a character,
+        霜: the line ends in one sharing a group with it). See ``search.prosody``."""
         check_k(k)
         self.lexicon  # an index without one says so before anything else is checked
+        among = None
+        if tones is not None or rhyme is not None or rhymes_with is not None:
+            among = self.prosody.match(tones=tones, rhyme=rhyme, rhymes_with=rhymes_with)
         return self.lexical.find(pattern, self.filters(author, dynasty, collection, form), title=title, k=k,
-                                 offset=offset, sort=sort, poems=poems)
+                                 offset=offset, sort=sort, poems=poems, among=among)
 
     def poem(self, poem_id: str) -> dict:
         """A whole poem: id, title, author, dynasty, collection, book, form, source, popularity,
-        paragraphs (the original) and lines (position, paragraph, original, text, text_id)."""
+        paragraphs (the original) and lines (position, paragraph, original, text, text_id, and
+        the line's 平水韵 ``tones`` and ``rhyme`` groups, None on an index built without them)."""
         got = self.store.poem(str(poem_id))
         if got is None:
             raise PoemNotFoundError(f"no poem has id {poem_id!r} in the index at {self.path}: "
                                     "take the poem_id of a hit (query --json, find --json)")
+        known = self.store.prosody_of([line["text_id"] for line in got["lines"]])
+        for line in got["lines"]:
+            tones, rhyme = known.get(line["text_id"], (None, None))
+            line.update(tones=tones, rhyme=rhyme.split() if rhyme is not None else None)
         return got
 
     def poet(self, name: str, k: int = 20, offset: int = 0) -> dict:
@@ -321,6 +337,26 @@ class Index:
         from .poets import poet
 
         return poet(self.store, name, k=k, offset=offset)
+
+    def rhyme(self, char: str, limit: int | None = None) -> RhymeBook:
+        """The rhyme book of ``char``: its 平水韵 group(s), each with its characters, most used
+        first, counted as the lines of this index's corpus that end in them (``limit``: at most
+        that many characters a group)."""
+        self.prosody.require()
+        return rhyme_book(char, self.store.rhyme_char_counts, limit)
+
+    def check(self, text: str | Sequence[str] | None = None, poem_id: str | None = None, strict: bool = False):
+        """The 格律 verdict (``prosody.meter.Verdict``) of ``text`` (a poem, or its lines) or of
+        the corpus poem ``poem_id`` (its lines as the corpus writes them)."""
+        from ..build.prosody import written_form
+        from .prosody import check
+
+        if (text is None) == (poem_id is None):
+            raise UsageProblem("check one poem: pass its text, or the poem id of a corpus poem (not both)")
+        if text is not None:
+            return check(text, strict=strict)
+        lines = self.poem(poem_id)["lines"]
+        return check([written_form(line["original"], line["text"], self.normalizer) for line in lines], strict=strict)
 
     def echoes(self, text_id: int, k: int = 10) -> list[Hit]:
         """The k lines nearest to line ``text_id`` written by other authors (``--exclude author``

@@ -110,15 +110,16 @@ class LexicalSearch:
         return [(int(i), "near") for i in self.near(text, filters, poem_rowids, limit)], {}
 
     def find(self, pattern: str | None, filters: Filters, *, title: str | None = None, k: int = 10,
-             offset: int = 0, sort: str = "default", poems: bool = False) -> FindResult:
-        """See ``Index.find``."""
+             offset: int = 0, sort: str = "default", poems: bool = False, among: np.ndarray | None = None) -> FindResult:
+        """See ``Index.find``. ``among``: the sorted ids lines must be among (found by tones or
+        rhyme, ``search.prosody``), alone or with a pattern."""
         check_k(k)
         if offset < 0:
             raise UsageProblem("--offset must be 0 or more")
         sort = "default" if sort == "score" else sort  # a page's one sort menu may say "score"
         if sort not in FIND_SORTS:
             raise UsageProblem(f"unknown sort {sort!r}: use one of {', '.join(FIND_SORTS)}")
-        if pattern is None and not (title or filters.author):
+        if pattern is None and among is None and not (title or filters.author):
             raise UsageProblem("nothing to find: pass a PATTERN (谁先觉, '?花*'), or --title / --author to list poems")
         lex = self._lexicon()
         title_rowids = None
@@ -129,29 +130,35 @@ class LexicalSearch:
             title_rowids = tidx.match(tpat)
             if tpat.literal:
                 title_exact = tidx.lengths[title_rowids] == len(tpat.literal)
-        if pattern is None:
+        if pattern is None and among is None:
             return self._list_poems(filters, title_rowids, title_exact, k, offset, sort)
-        pat = parse_pattern(pattern, self.key)
         tindex = lex.text()
-        if pat.min_length > tindex.max_length:
-            shown = pattern if len(pattern) <= 20 else pattern[:20] + "…"
-            raise UsageProblem(f"the pattern {shown!r} ({pat.min_length} characters) is longer than any line of this index "
-                               f"(the longest has {tindex.max_length}): shorten it")
-        ids = tindex.match(pat)
+        if pattern is None:
+            pat, ids = None, among
+        else:
+            pat = parse_pattern(pattern, self.key)
+            if pat.min_length > tindex.max_length:
+                shown = pattern if len(pattern) <= 20 else pattern[:20] + "…"
+                raise UsageProblem(f"the pattern {shown!r} ({pat.min_length} characters) is longer than any line of this index "
+                                   f"(the longest has {tindex.max_length}): shorten it")
+            ids = tindex.match(pat)
+            if among is not None:
+                ids = np.intersect1d(ids, among, assume_unique=True)
         if ids.size and (filters or title_rowids is not None):
             ids = np.array(sorted(self.store.filter_texts(ids, poem_rowids=title_rowids, **filters.store_args())), dtype=np.int64)
-        exact = (tindex.lengths[ids] == len(pat.literal)) if pat.literal else np.zeros(ids.size, bool)
+        exact = (tindex.lengths[ids] == len(pat.literal)) if pat is not None and pat.literal else np.zeros(ids.size, bool)
         exact_ids = set(ids[exact].tolist())
-        if not ids.size and pat.literal:
+        if not ids.size and pat is not None and pat.literal and among is None:
             return self._find_fallback(pat.literal, filters, title_rowids, k, offset, sort, poems)
+        other = "contains" if pat is not None else "tones"
         if not poems:
             ordered = lex.order(ids, exact if sort == "default" else None, limit=offset + k)
             page = ordered[offset:offset + k].tolist()
-            hits = self.results.lines([(i, None, "exact" if i in exact_ids else "contains") for i in page], filters,
+            hits = self.results.lines([(i, None, "exact" if i in exact_ids else other) for i in page], filters,
                                       poem_rowids=title_rowids, start_rank=offset + 1)
             return FindResult(total=int(ids.size), offset=offset, k=k, hits=hits)
         ordered = lex.order(ids, exact if sort == "default" else None)
-        return self._find_poems(ordered, exact_ids, filters, title_rowids, k, offset, sort)
+        return self._find_poems(ordered, exact_ids, filters, title_rowids, k, offset, sort, kind=None if pat is not None else "tones")
 
     def _list_poems(self, filters: Filters, title_rowids, title_exact, k, offset, sort) -> FindResult:
         lex = self._lexicon()

@@ -34,6 +34,8 @@ class Hit:
     match: str = "semantic"
     popularity: float | None = None  # the attributed poem's fame (0-1), None if unknown
     other_poems: int = 0  # other poems that hold the line (occurrences - 1): the page's 又见于 N 首
+    tones: str | None = None  # 平水韵 marks, one a character of text: 平, 仄, 中 (both readings), ？ (unknown)
+    rhyme: list[str] | None = None  # the 平水韵 group(s) of its last character ([] unknown; None: index without them)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,7 +103,8 @@ class Results:
         return Hit(rank=rank, score=score, id=i, text=m["text"], original=m["original"], poem_id=m["poem_id"],
                    title=m["title"], author=m["author"], dynasty=m["dynasty"], collection=m["collection"], book=m["book"],
                    context=m["context"], occurrences=m["occurrences"], match=match, popularity=popularity,
-                   other_poems=max(0, (m["occurrences"] or 1) - 1))
+                   other_poems=max(0, (m["occurrences"] or 1) - 1),
+                   tones=m.get("tones"), rhyme=m.get("rhyme"))
 
     def lines(self, ranked: list[tuple[int, float | None, str]], filters=None, poem_rowids=None,
               start_rank: int = 1) -> list[Hit]:
@@ -115,6 +118,9 @@ class Results:
         ids = sorted({i for ranked in rankeds for i, _, _ in ranked})
         args = filters.store_args() if filters is not None else {}
         meta = self.store.hits_metadata(ids, poem_rowids=poem_rowids, **args)
+        for i, (tones, rhyme) in self.store.prosody_of(ids).items():
+            if i in meta:
+                meta[i].update(tones=tones, rhyme=rhyme.split())
         pops = self.popularity(ids)
         return [[self.hit(start_rank + r, s, i, meta[i], m, pops.get(i)) for r, (i, s, m) in enumerate(ranked)]
                 for ranked in rankeds]

@@ -30,7 +30,7 @@ FETCH_ROWS = 200_000  # rows per fetch when reading a whole column
 
 
 MIGRATION_SET = "poetry_search"
-MIGRATIONS = ("001_initial", "002_lookup_indexes", "003_lexical", "004_attribution")  # the names _migrations() defines, in order
+MIGRATIONS = ("001_initial", "002_lookup_indexes", "003_lexical", "004_attribution", "005_prosody")  # the names _migrations() defines, in order
 
 
 def _migrations():
@@ -92,12 +92,23 @@ def _migrations():
         db.execute("CREATE TABLE IF NOT EXISTS paragraphs (id INTEGER PRIMARY KEY, line_id INTEGER NOT NULL)")
         db.execute("CREATE INDEX IF NOT EXISTS poems_author_canon ON poems(author_canon)")
 
+    @migrations(name="005_prosody")
+    def m005(db):
+        # Tones and rhymes (build/prosody.py): each text's 平水韵 tone string and the rhyme
+        # group(s) of its last character (names, space-separated), the same as numpy arrays for
+        # search/prosody.py, and how many lines end in each rhyme character (the rhyme book).
+        db.execute("CREATE TABLE IF NOT EXISTS prosody (text_id INTEGER PRIMARY KEY, tones TEXT NOT NULL, "
+                   "rhyme TEXT NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS prosody_arrays (name TEXT PRIMARY KEY, dtype TEXT NOT NULL, "
+                   "data BLOB NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS rhyme_chars (char TEXT PRIMARY KEY, lines INTEGER NOT NULL)")
+
     return migrations
 
 
 # Indexes made before lexical search existed still open (semantic search works on them); the
 # lexical calls then say to rebuild.
-_OPTIONAL_MIGRATIONS = {"003_lexical"}
+_OPTIONAL_MIGRATIONS = {"003_lexical", "005_prosody"}  # before tones and rhymes: find --tones says to rebuild
 
 
 class Store:
@@ -134,13 +145,14 @@ class Store:
             else:
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 pending = set(MIGRATIONS) - self._applied_migrations(conn)
-                self.has_lexicon = not pending
+                self.has_lexicon = not pending & {"003_lexical"}
+                self.has_prosody = "005_prosody" not in pending
                 if pending - _OPTIONAL_MIGRATIONS:
                     raise IndexDamagedError(f"{self.path} was made by another version of poetry-search: rebuild the index")
         except sqlite3.DatabaseError as e:
             raise IndexDamagedError(f"{self.path} is not a readable SQLite database ({e}): rebuild the index with `poetry-search index`") from None
         if create:
-            self.has_lexicon = True
+            self.has_lexicon = self.has_prosody = True
         self._conn = conn
 
     @staticmethod
@@ -498,6 +510,48 @@ class Store:
         if glob is not None:
             return [r[0] for r in self.conn.execute("SELECT id FROM texts WHERE text GLOB ?", (glob,))]
         return [r[0] for r in self.conn.execute("SELECT id FROM texts WHERE text LIKE ?", (like,))]
+
+    # -- tones and rhymes (build/prosody.py, search/prosody.py) ---------------------------------
+
+    def line_originals(self, batch: int = FETCH_ROWS) -> Iterator[list[tuple[int, str]]]:
+        """(text_id, original) of every line in ``lines.id`` order, in chunks."""
+        cur = self.conn.execute("SELECT text_id, original FROM lines ORDER BY id")
+        while rows := cur.fetchmany(batch):
+            yield rows
+
+    def insert_prosody(self, rows: Iterable[tuple[int, str, str]]) -> None:
+        """(text_id, tones, rhyme group names) rows."""
+        self.conn.executemany("INSERT INTO prosody (text_id, tones, rhyme) VALUES (?, ?, ?)", rows)
+
+    def set_prosody_array(self, name: str, dtype: str, data: bytes) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO prosody_arrays (name, dtype, data) VALUES (?, ?, ?)", (name, dtype, data))
+
+    def prosody_arrays(self) -> dict[str, tuple[str, bytes]]:
+        """name -> (numpy dtype string, bytes) of every stored prosody array."""
+        return {r[0]: (r[1], r[2]) for r in self.conn.execute("SELECT name, dtype, data FROM prosody_arrays")}
+
+    def insert_rhyme_chars(self, rows: Iterable[tuple[str, int]]) -> None:
+        """(character as the table lists it, lines ending in it) rows."""
+        self.conn.executemany("INSERT INTO rhyme_chars (char, lines) VALUES (?, ?)", rows)
+
+    def rhyme_char_counts(self, chars: Sequence[str]) -> dict[str, int]:
+        """Lines ending in each of ``chars`` (absent: none)."""
+        out: dict[str, int] = {}
+        unique = list(dict.fromkeys(chars))
+        for s in range(0, len(unique), LOOKUP_CHUNK):
+            chunk = unique[s:s + LOOKUP_CHUNK]
+            out.update(self.conn.execute(f"SELECT char, lines FROM rhyme_chars WHERE char IN ({','.join('?' * len(chunk))})", chunk))
+        return out
+
+    def prosody_of(self, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """text id -> (tones, rhyme group names space-separated); {} for an index without them."""
+        if not self.has_prosody:
+            return {}
+        out: dict[int, tuple[str, str]] = {}
+        for row in self.conn.execute("SELECT text_id, tones, rhyme FROM prosody WHERE text_id IN (SELECT value FROM json_each(?))",
+                                     (self._id_list(ids),)):
+            out[row[0]] = (row[1], row[2])
+        return out
 
     @staticmethod
     def _id_list(ids) -> str:

@@ -1,0 +1,271 @@
+"""Search by 平仄 and 韵 over the tones and rhymes the build stored (``build.prosody``), the rhyme
+book, and the 格律 check of a text.
+
+A tones pattern is matched against the whole line, one mark a character: 平 matches a 平 or a
+中 (a character of both readings), 仄 a 仄 or a 中, 中 any known tone, ``?`` any one character,
+``*`` any run. ``rhyme`` is a 平水韵 group (七阳, 下平七阳, 七陽): the line ends in one of its
+characters; ``rhymes_with`` a character: the line ends in a character sharing a group with it.
+
+The stored tone codes are read once into one matrix per line length, so a pattern is a few
+vectorised comparisons over the lines of the lengths it can match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..corpus.textin import check_visible, fold_invisible, quote
+from ..errors import IndexDamagedError, UsageProblem
+from ..options import MAX_CHECK_CHARS, MAX_QUERY_CHARS, TONE_PATTERN_MARKS
+from ..prosody import meter, rhymes
+from ..prosody.rhymes import BOTH, PING, ZE
+
+_ONE, _ANY = "?", "*"
+_SYNONYMS = {"？": _ONE, "＊": _ANY, "○": BOTH, "◎": BOTH}
+# Which stored codes (0 ？, 1 平, 2 仄, 3 中) each pattern mark accepts.
+_ACCEPTS = {
+    PING: np.array([False, True, False, True]),
+    ZE: np.array([False, False, True, True]),
+    BOTH: np.array([False, True, True, True]),
+}
+
+
+@dataclass(frozen=True)
+class TonePattern:
+    """A parsed tones pattern: the runs between ``*``, matched at the line's start (the first)
+    and end (the last) unless the pattern starts or ends with ``*``."""
+
+    raw: str
+    segments: tuple[str, ...]
+    anchored_start: bool
+    anchored_end: bool
+
+    @property
+    def min_length(self) -> int:
+        return sum(len(s) for s in self.segments)
+
+
+def parse_tones(raw: str) -> TonePattern:
+    """Parse a tones pattern such as 平平仄仄平, '?平??平' or '*仄平' (see the module's docstring)."""
+    if raw is None or not raw.strip():
+        raise UsageProblem("the tones pattern is empty: pass marks such as 平平仄仄平 (平, 仄, 中 either, "
+                           "? one character, * any run)", code="bad_tones")
+    if len(raw) > MAX_QUERY_CHARS:
+        raise UsageProblem(f"the tones pattern is {len(raw)} characters long: the limit is {MAX_QUERY_CHARS}", code="bad_tones")
+    s = "".join(_SYNONYMS.get(c, c) for c in raw.strip() if not c.isspace())
+    bad = sorted({c for c in s if c not in TONE_PATTERN_MARKS and c not in (_ONE, _ANY)}, key=s.index)
+    if bad:
+        raise UsageProblem(f"the tones pattern {quote(raw)} holds {''.join(bad)}: use only 平, 仄, 中 (either), "
+                           "? (one character) and * (any run)", code="bad_tones")
+    if not any(c in TONE_PATTERN_MARKS for c in s):
+        raise UsageProblem(f"the tones pattern {quote(raw)} has no 平, 仄 or 中: add at least one "
+                           "(wildcards alone would list every line)", code="bad_tones")
+    parts = s.split(_ANY)
+    return TonePattern(raw, tuple(parts), not s.startswith(_ANY), not s.endswith(_ANY))
+
+
+def _at(block: np.ndarray, seg: str, start: int) -> np.ndarray:
+    """Rows of ``block`` (lines × positions of tone codes) where ``seg`` matches at ``start``."""
+    ok = np.ones(block.shape[0], bool)
+    for j, c in enumerate(seg):
+        if c != _ONE:
+            ok &= _ACCEPTS[c][block[:, start + j]]
+    return ok
+
+
+def _match_block(block: np.ndarray, pat: TonePattern) -> np.ndarray:
+    """Which lines of one length (the rows of ``block``) ``pat`` matches as a whole."""
+    n, length = block.shape
+    segs = [s for s in pat.segments]
+    if len(segs) == 1:  # no '*': the pattern is as long as the line
+        return _at(block, segs[0], 0) if length == len(segs[0]) else np.zeros(n, bool)
+    if length < pat.min_length:
+        return np.zeros(n, bool)
+    first, last, middle = segs[0], segs[-1], [s for s in segs[1:-1] if s]
+    ok = _at(block, first, 0) & _at(block, last, length - len(last))
+    cur = np.full(n, len(first), np.int64)
+    end = length - len(last)
+    # leftmost-first placement of each middle run is exact for '*'-separated globs
+    for seg in middle:
+        m = len(seg)
+        starts = np.arange(len(first), end - m + 1)
+        if not starts.size:
+            return np.zeros(n, bool)
+        hits = np.stack([_at(block, seg, int(q)) for q in starts], axis=1) & (starts[None, :] >= cur[:, None])
+        found = hits.any(axis=1)
+        ok &= found
+        cur = np.where(found, starts[hits.argmax(axis=1)] + m, cur)
+    return ok & (cur <= end)
+
+
+class ProsodySearch:
+    """Lines by tones and rhyme over one store's ``prosody_arrays`` (read on first use)."""
+
+    def __init__(self, store):
+        self.store = store
+        self._loaded = False
+
+    def require(self) -> None:
+        """Refuse an index built before tones and rhymes, saying to rebuild it."""
+        if not self.store.has_prosody:
+            raise IndexDamagedError(f"the index at {self.store.path.parent} was built before tones and rhymes existed: "
+                                    "rebuild it with `poetry-search index` to search by --tones, --rhyme or --rhymes-with")
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self.require()
+        arrays = {name: np.frombuffer(data, dtype=dtype) for name, (dtype, data) in self.store.prosody_arrays().items()}
+        try:
+            codes, lengths = arrays["tones"], arrays["tone_lengths"].astype(np.int64)
+            counts, groups = arrays["rhyme_counts"].astype(np.int64), arrays["rhyme_groups"]
+        except KeyError as e:
+            raise IndexDamagedError(f"the index at {self.store.path.parent} lacks its {e.args[0]} array: rebuild it "
+                                    "with `poetry-search index`") from None
+        if lengths.sum() != codes.size or counts.sum() != groups.size or counts.size != lengths.size:
+            raise IndexDamagedError(f"the tone arrays of the index at {self.store.path.parent} disagree in size: "
+                                    "rebuild it with `poetry-search index`")
+        self.size = int(lengths.size)
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        self.blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # length -> (sorted ids, codes matrix)
+        order = np.argsort(lengths, kind="stable")
+        bounds = np.flatnonzero(np.diff(lengths[order])) + 1
+        for ids in np.split(order, bounds) if order.size else []:
+            length = int(lengths[ids[0]])
+            self.blocks[length] = (ids, codes[starts[ids][:, None] + np.arange(length)[None, :]])
+        self.rhyme_groups = groups
+        self.rhyme_owner = np.repeat(np.arange(self.size, dtype=np.int64), counts)
+        self._loaded = True
+
+    def tones(self, pattern: str | TonePattern) -> np.ndarray:
+        """Sorted ids of the lines whose tone string the pattern matches."""
+        pat = parse_tones(pattern) if isinstance(pattern, str) else pattern
+        self._load()
+        out = []
+        for length, (ids, block) in self.blocks.items():
+            if length < pat.min_length or (len(pat.segments) == 1 and length != pat.min_length):
+                continue
+            out.append(ids[_match_block(block, pat)])
+        return np.sort(np.concatenate(out)) if out else np.empty(0, np.int64)
+
+    def rhyme(self, numbers: Sequence[int]) -> np.ndarray:
+        """Sorted ids of the lines ending in a character of one of the groups ``numbers`` (1..106)."""
+        self._load()
+        hit = np.isin(self.rhyme_groups, np.asarray(list(numbers), dtype=self.rhyme_groups.dtype))
+        return np.unique(self.rhyme_owner[hit])
+
+    def match(self, tones: str | None = None, rhyme: str | None = None, rhymes_with: str | None = None) -> np.ndarray:
+        """Sorted ids of the lines meeting every constraint given (see the module's docstring)."""
+        parts = []
+        if tones is not None:
+            parts.append(self.tones(tones))
+        if rhyme is not None:
+            parts.append(self.rhyme([rhyme_group(rhyme).number]))
+        if rhymes_with is not None:
+            parts.append(self.rhyme([g.number for g in rhymes_of(rhymes_with)]))
+        if not parts:
+            raise UsageProblem("nothing to match: pass tones, rhyme or rhymes_with")
+        out = parts[0]
+        for p in parts[1:]:
+            out = np.intersect1d(out, p, assume_unique=True)
+        return out
+
+
+def rhyme_group(name: str) -> rhymes.Group:
+    """A 平水韵 group by name (七阳, 七陽, 下平七阳) or number, or a UsageProblem saying how to name one."""
+    if name is None or not str(name).strip():
+        raise UsageProblem("the rhyme group is empty: pass a 平水韵 group such as 七阳 or 下平七阳", code="unknown_rhyme")
+    try:
+        return rhymes.group(int(name) if str(name).strip().isdigit() else str(name).strip())
+    except UsageProblem as e:
+        raise UsageProblem(str(e), code="unknown_rhyme") from None
+
+
+def one_char(char: str, what: str) -> str:
+    """``char`` stripped, which must be one character."""
+    c = (char or "").strip()
+    if len(c) != 1:
+        raise UsageProblem(f"{what} takes one character, got {quote(char or '')}: pass e.g. 霜", code="bad_char")
+    return c
+
+
+def rhymes_of(char: str) -> tuple[rhymes.Group, ...]:
+    """The groups of one character (variant-aware), or a UsageProblem when the table lacks it."""
+    c = one_char(char, "rhymes_with")
+    groups = rhymes.readings(c)
+    if not groups:
+        raise UsageProblem(f"{c} is not in the 平水韵 table: pass a character of the same rhyme, or --rhyme GROUP",
+                           code="unknown_char")
+    return groups
+
+
+# -- the rhyme book ------------------------------------------------------------------------------
+
+
+@dataclass
+class RhymeGroup:
+    """One group of a character, with its characters, most used first: ``(char, lines)``, lines
+    being the corpus's lines ending in that character (0 for those it never ends a line with)."""
+
+    number: int
+    name: str
+    full_name: str
+    tone: str
+    characters: list[tuple[str, int]]
+
+
+@dataclass
+class RhymeBook:
+    """``Index.rhyme``: a character, the form the table lists it under, and its groups."""
+
+    char: str
+    form: str
+    groups: list[RhymeGroup]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for g in d["groups"]:
+            g["characters"] = [{"char": c, "lines": n} for c, n in g["characters"]]
+        return d
+
+
+def rhyme_book(char: str, counts, limit: int | None = None) -> RhymeBook:
+    """The rhyme book entry of ``char``; ``counts(chars) -> {char: lines}`` gives the corpus's
+    counts (``Store.rhyme_char_counts``); ``limit``: at most that many characters a group."""
+    c = one_char(char, "rhyme")
+    form, groups = rhymes.lookup(c)
+    if not groups:
+        raise UsageProblem(f"{c} is not in the 平水韵 table: try its traditional or simplified form", code="unknown_char")
+    out = []
+    for g in groups:
+        members = rhymes.group_members(g.number)
+        n = counts(list(members))
+        # most used first; the table's own order among equals
+        ranked = sorted(((m, n.get(m, 0)) for m in members), key=lambda mc: -mc[1])
+        out.append(RhymeGroup(g.number, g.name, g.full_name, g.tone, ranked[:limit] if limit else ranked))
+    return RhymeBook(c, form, out)
+
+
+# -- the 格律 check --------------------------------------------------------------------------------
+
+
+def check(text: str | Sequence[str], strict: bool = False) -> meter.Verdict:
+    """Judge a 五绝, 七绝, 五律 or 七律 (one string, or its lines) with ``prosody.meter.check``;
+    invisible characters are folded first, and an empty or oversized text is refused."""
+    lines = [text] if isinstance(text, str) else list(text)
+    if not lines:
+        raise UsageProblem("nothing to check: pass a poem, e.g. 白日依山尽，黄河入海流。欲穷千里目，更上一层楼。",
+                           code="empty_query")
+    joined = "\n".join(lines)
+    check_visible(joined, "the poem")
+    if len(joined) > MAX_CHECK_CHARS:
+        raise UsageProblem(f"the poem is {len(joined)} characters long: a 律诗 has 56 at most; the limit is "
+                           f"{MAX_CHECK_CHARS}", code="text_too_long")
+    return meter.check([fold_invisible(s) for s in lines], strict=strict)
+
+
+__all__ = ["ProsodySearch", "TonePattern", "parse_tones", "rhyme_group", "rhymes_of", "RhymeBook", "RhymeGroup",
+           "rhyme_book", "check"]
