@@ -9,8 +9,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
 from conftest import SAMPLE
+
 from poetry_search.errors import UsageProblem
 from poetry_search.prosody import meter, rhymes
 
@@ -232,3 +232,38 @@ def test_coverage_in_the_manifest(opened):
     for c, _ in rec["missing"]:
         assert rhymes.tones_of(c) == set()
     assert np.isclose(rec["coverage"], 1 - missing / total)
+
+
+class _ArrayStore:
+    """A store holding only tone arrays: the matcher on lines longer than one packed word (16
+    characters), which the sample lacks."""
+
+    has_prosody = True
+
+    def __init__(self, tones: list[str], path):
+        from poetry_search.build.prosody import TONE_CODES
+
+        self.path = path / "poetry.db"
+        codes = np.array([TONE_CODES[c] for t in tones for c in t], np.uint8)
+        lengths = np.array([len(t) for t in tones], np.int32)
+        self.arrays = {"tones": codes, "tone_lengths": lengths, "rhyme_counts": np.zeros(len(tones), np.uint8),
+                       "rhyme_groups": np.zeros(0, np.uint8)}
+
+    def prosody_arrays(self):
+        return {k: (a.dtype.str, a.tobytes()) for k, a in self.arrays.items()}
+
+
+def test_the_matcher_on_long_lines_equals_a_regex_scan(tmp_path):
+    from poetry_search.search.prosody import ProsodySearch
+
+    rng = np.random.default_rng(7)
+    marks = np.array(list("？平仄中"))
+    tones = ["".join(rng.choice(marks, size=int(n), p=[.05, .45, .4, .1])) for n in rng.integers(1, 41, size=3000)]
+    search = ProsodySearch(_ArrayStore(tones, tmp_path))
+    for pattern in ["中" * 17, "?平" + "?" * 15 + "仄", "*仄平平仄仄平平*", "?" * 15 + "仄平*", "平*仄仄仄*平平平*仄", "*平?????????????????仄",
+                    "中*中*中*中*中*中*中*中*中*中*中*中*中*中*中*中*中*中"]:
+        rx = _tone_regex(pattern)
+        want = [i for i, t in enumerate(tones) if rx.fullmatch(t)]
+        got = search.tones(pattern)
+        assert len(got) == len(want) and got.tolist() == want, pattern
+        assert len(want) > 0, pattern

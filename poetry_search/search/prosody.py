@@ -12,8 +12,8 @@ vectorised comparisons over the lines of the lengths it can match.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -25,12 +25,11 @@ from ..prosody.rhymes import BOTH, PING, ZE
 
 _ONE, _ANY = "?", "*"
 _SYNONYMS = {"？": _ONE, "＊": _ANY, "○": BOTH, "◎": BOTH}
-# Which stored codes (0 ？, 1 平, 2 仄, 3 中) each pattern mark accepts.
-_ACCEPTS = {
-    PING: np.array([False, True, False, True]),
-    ZE: np.array([False, False, True, True]),
-    BOTH: np.array([False, True, True, True]),
-}
+# A stored code k (0 ？, 1 平, 2 仄, 3 中) is packed as the bit 1 << k, four bits a character; each
+# pattern mark accepts a set of those bits.
+_ACCEPTS = {PING: 0b1010, ZE: 0b1100, BOTH: 0b1110, _ONE: 0b1111}
+WORD_CHARS = 16  # characters packed into one uint64 word
+_FULL = (1 << 64) - 1
 
 
 @dataclass(frozen=True)
@@ -67,38 +66,61 @@ def parse_tones(raw: str) -> TonePattern:
     return TonePattern(raw, tuple(parts), not s.startswith(_ANY), not s.endswith(_ANY))
 
 
-def _at(block: np.ndarray, seg: str, start: int) -> np.ndarray:
-    """Rows of ``block`` (lines × positions of tone codes) where ``seg`` matches at ``start``."""
-    ok = np.ones(block.shape[0], bool)
-    for j, c in enumerate(seg):
-        if c != _ONE:
-            ok &= _ACCEPTS[c][block[:, start + j]]
-    return ok
+class _Block:
+    """The lines of one length: their ids and their marks packed into uint64 words, one bit of
+    four set a character, so that a pattern placed anywhere on the line is one ``words & ~mask``
+    test a word."""
 
+    def __init__(self, ids: np.ndarray, codes: np.ndarray):
+        n, self.length = codes.shape
+        self.ids = ids
+        self.words = np.zeros(((self.length + WORD_CHARS - 1) // WORD_CHARS, n), np.uint64)
+        for p in range(self.length):
+            bit = np.left_shift(np.uint64(1), codes[:, p].astype(np.uint64))
+            self.words[p // WORD_CHARS] |= np.left_shift(bit, np.uint64(4 * (p % WORD_CHARS)))
 
-def _match_block(block: np.ndarray, pat: TonePattern) -> np.ndarray:
-    """Which lines of one length (the rows of ``block``) ``pat`` matches as a whole."""
-    n, length = block.shape
-    segs = [s for s in pat.segments]
-    if len(segs) == 1:  # no '*': the pattern is as long as the line
-        return _at(block, segs[0], 0) if length == len(segs[0]) else np.zeros(n, bool)
-    if length < pat.min_length:
-        return np.zeros(n, bool)
-    first, last, middle = segs[0], segs[-1], [s for s in segs[1:-1] if s]
-    ok = _at(block, first, 0) & _at(block, last, length - len(last))
-    cur = np.full(n, len(first), np.int64)
-    end = length - len(last)
-    # leftmost-first placement of each middle run is exact for '*'-separated globs
-    for seg in middle:
-        m = len(seg)
-        starts = np.arange(len(first), end - m + 1)
-        if not starts.size:
-            return np.zeros(n, bool)
-        hits = np.stack([_at(block, seg, int(q)) for q in starts], axis=1) & (starts[None, :] >= cur[:, None])
-        found = hits.any(axis=1)
-        ok &= found
-        cur = np.where(found, starts[hits.argmax(axis=1)] + m, cur)
-    return ok & (cur <= end)
+    def fits(self, placed: Sequence[tuple[int, str]], words: np.ndarray | None = None) -> np.ndarray:
+        """Which lines (of ``words``, a subset of the block's rows; default all) match every
+        segment at its start: ``(start, seg)``."""
+        words = self.words if words is None else words
+        masks = [_FULL] * len(words)
+        for start, seg in placed:
+            for j, c in enumerate(seg):
+                w, shift = divmod(start + j, WORD_CHARS)
+                masks[w] = masks[w] & ~(0b1111 << 4 * shift) | _ACCEPTS[c] << 4 * shift
+        ok = np.ones(words.shape[1], bool)
+        for w, mask in enumerate(masks):
+            if mask != _FULL:
+                ok &= (words[w] & np.uint64(~mask & _FULL)) == 0
+        return ok
+
+    def match(self, pat: TonePattern) -> np.ndarray:
+        """Which lines ``pat`` matches as a whole (the caller has checked the length fits)."""
+        segs = pat.segments
+        if len(segs) == 1:
+            return self.fits([(0, segs[0])])
+        first, last, middle = segs[0], segs[-1], [s for s in segs[1:-1] if s]
+        end = self.length - len(last)
+        ok = self.fits([(0, first), (end, last)])
+        if not middle:
+            return ok
+        rows = np.flatnonzero(ok)
+        cur = np.full(rows.size, len(first), np.int64)
+        # leftmost-first placement of each middle run is exact for '*'-separated globs
+        for seg in middle:
+            m = len(seg)
+            words = self.words if rows.size == ok.size else self.words[:, rows]
+            found = np.zeros(rows.size, bool)
+            nxt = cur.copy()
+            for q in range(end - m, len(first) - 1, -1):  # right to left: the leftmost place is written last
+                hit = self.fits([(q, seg)], words)
+                hit &= cur <= q
+                found |= hit
+                np.putmask(nxt, hit, q + m)
+            rows, cur = rows[found], nxt[found]
+        out = np.zeros(ok.size, bool)
+        out[rows] = True
+        return out
 
 
 class ProsodySearch:
@@ -129,49 +151,54 @@ class ProsodySearch:
             raise IndexDamagedError(f"the tone arrays of the index at {self.store.path.parent} disagree in size: "
                                     "rebuild it with `poetry-search index`")
         self.size = int(lengths.size)
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        self.blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # length -> (sorted ids, codes matrix)
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) if lengths.size else lengths
+        self.blocks: list[_Block] = []
         order = np.argsort(lengths, kind="stable")
-        bounds = np.flatnonzero(np.diff(lengths[order])) + 1
-        for ids in np.split(order, bounds) if order.size else []:
+        for ids in np.split(order, np.flatnonzero(np.diff(lengths[order])) + 1) if order.size else []:
             length = int(lengths[ids[0]])
-            self.blocks[length] = (ids, codes[starts[ids][:, None] + np.arange(length)[None, :]])
+            self.blocks.append(_Block(ids, codes[starts[ids][:, None] + np.arange(length)[None, :]]))
         self.rhyme_groups = groups
         self.rhyme_owner = np.repeat(np.arange(self.size, dtype=np.int64), counts)
         self._loaded = True
+
+    def _tones(self, pat: TonePattern) -> np.ndarray:
+        out = np.zeros(self.size, bool)
+        for b in self.blocks:
+            if b.length == pat.min_length or (len(pat.segments) > 1 and b.length > pat.min_length):
+                out[b.ids[b.match(pat)]] = True
+        return out
+
+    def _rhyme(self, numbers: Sequence[int]) -> np.ndarray:
+        out = np.zeros(self.size, bool)
+        out[self.rhyme_owner[np.isin(self.rhyme_groups, np.asarray(list(numbers), dtype=self.rhyme_groups.dtype))]] = True
+        return out
 
     def tones(self, pattern: str | TonePattern) -> np.ndarray:
         """Sorted ids of the lines whose tone string the pattern matches."""
         pat = parse_tones(pattern) if isinstance(pattern, str) else pattern
         self._load()
-        out = []
-        for length, (ids, block) in self.blocks.items():
-            if length < pat.min_length or (len(pat.segments) == 1 and length != pat.min_length):
-                continue
-            out.append(ids[_match_block(block, pat)])
-        return np.sort(np.concatenate(out)) if out else np.empty(0, np.int64)
+        return np.flatnonzero(self._tones(pat))
 
     def rhyme(self, numbers: Sequence[int]) -> np.ndarray:
         """Sorted ids of the lines ending in a character of one of the groups ``numbers`` (1..106)."""
         self._load()
-        hit = np.isin(self.rhyme_groups, np.asarray(list(numbers), dtype=self.rhyme_groups.dtype))
-        return np.unique(self.rhyme_owner[hit])
+        return np.flatnonzero(self._rhyme(numbers))
 
     def match(self, tones: str | None = None, rhyme: str | None = None, rhymes_with: str | None = None) -> np.ndarray:
         """Sorted ids of the lines meeting every constraint given (see the module's docstring)."""
-        parts = []
-        if tones is not None:
-            parts.append(self.tones(tones))
-        if rhyme is not None:
-            parts.append(self.rhyme([rhyme_group(rhyme).number]))
-        if rhymes_with is not None:
-            parts.append(self.rhyme([g.number for g in rhymes_of(rhymes_with)]))
-        if not parts:
+        # every argument is checked before the arrays are read
+        pat = parse_tones(tones) if tones is not None else None
+        groups = [rhyme_group(rhyme).number] if rhyme is not None else None
+        near = [g.number for g in rhymes_of(rhymes_with)] if rhymes_with is not None else None
+        if pat is None and groups is None and near is None:
             raise UsageProblem("nothing to match: pass tones, rhyme or rhymes_with")
-        out = parts[0]
-        for p in parts[1:]:
-            out = np.intersect1d(out, p, assume_unique=True)
-        return out
+        self._load()
+        out = None
+        for part in (self._tones(pat) if pat is not None else None, self._rhyme(groups) if groups else None,
+                     self._rhyme(near) if near else None):
+            if part is not None:
+                out = part if out is None else out & part
+        return np.flatnonzero(out)
 
 
 def rhyme_group(name: str) -> rhymes.Group:
@@ -267,5 +294,14 @@ def check(text: str | Sequence[str], strict: bool = False) -> meter.Verdict:
     return meter.check([fold_invisible(s) for s in lines], strict=strict)
 
 
-__all__ = ["ProsodySearch", "TonePattern", "parse_tones", "rhyme_group", "rhymes_of", "RhymeBook", "RhymeGroup",
-           "rhyme_book", "check"]
+__all__ = [
+    "ProsodySearch",
+    "RhymeBook",
+    "RhymeGroup",
+    "TonePattern",
+    "check",
+    "parse_tones",
+    "rhyme_book",
+    "rhyme_group",
+    "rhymes_of",
+]
