@@ -148,4 +148,4 @@ def build_prosody(store, texts: Sequence[str], normalizer: Normalizer, progress:
     return record
 
 
-__all__ = ["build_prosody", "written_form", "line_prosody", "rhyme_form", "group_names", "TONE_CODES", "SCHEME"]
+__all__ = ["SCHEME", "TONE_CODES", "build_prosody", "group_names", "line_prosody", "rhyme_form", "written_form"]
