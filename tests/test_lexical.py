@@ -337,7 +337,7 @@ def test_cli_find_poem_and_errors(lexical_index, texts_table):
     assert data["total"] == second_hua and data["offset"] == 1 and len(data["hits"]) == 2
     assert all(h["text"][1] == "花" and h["match"] == "contains" for h in data["hits"])
     r = run_cli("find", "--title", "静夜思", "--index", ix)
-    assert r.returncode == 0 and "李白" in r.stdout and "1 poems" in r.stdout
+    assert r.returncode == 0 and "李白" in r.stdout and "1 poem (" in r.stdout
     pid = data["hits"][0]["poem_id"]
     r = run_cli("poem", pid, "--index", ix)
     assert r.returncode == 0 and data["hits"][0]["context"].split("，")[0] in r.stdout

@@ -18,7 +18,7 @@ from poetry_search.store.db import MIGRATIONS, _migrations
 
 def test_migration_names_are_the_ones_defined():
     assert MIGRATIONS == tuple(m.name for m in _migrations()._migrations)
-    assert len(MIGRATIONS) == 4
+    assert len(MIGRATIONS) == 5
 
 
 def test_new_index_is_stored_without_an_id_map(sample_index):

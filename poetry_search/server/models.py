@@ -58,11 +58,13 @@ class LineHit(BaseModel):
     book: str
     context: str = Field(description="The line with its neighbours in the poem.")
     occurrences: int = Field(ge=1, description="Poems holding this line.")
-    match: Literal["exact", "contains", "paragraph", "near", "semantic"] = Field(
+    match: Literal["exact", "contains", "paragraph", "near", "semantic", "tones"] = Field(
         description="How it was found: exact (the line is the query), contains, paragraph (the query runs across "
                     "the punctuation of this line's paragraph), near (one character off), semantic.")
     popularity: float | None = None
     other_poems: int = Field(0, ge=0, description="Other poems that hold the line (occurrences - 1).")
+    tones: str | None = Field(None, description="The line's 平水韵 tones: 平, 仄, 中 (either), ？ (unknown), one a character.")
+    rhyme: list[str] | None = Field(None, description="The 平水韵 rhyme group(s) of its last character.")
 
 
 class PoemHit(BaseModel):
