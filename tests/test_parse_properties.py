@@ -5,7 +5,7 @@ never another exception, and a pattern parses to itself again from its own rende
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from poetry_search.corpus.normalize import fold
@@ -24,7 +24,7 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(
 def render(pattern) -> str:
     """A pattern written back as a user would type it."""
     body = "*".join(pattern.segments)
-    if pattern.fragment:
+    if pattern.fragment and "?" not in body:  # a plain fragment; with a '?' it needs its stars
         return body
     return ("" if pattern.anchored_start else "*") + body + ("" if pattern.anchored_end else "*")
 
@@ -41,7 +41,7 @@ def test_parse_pattern_raises_only_usage_problems_and_is_idempotent(raw):
     except UsageProblem:
         return
     assert p.segments and all(p.segments)
-    assume(not _lost_wildcard(p))  # a known fault: test_invisible_characters_after_a_wildcard_…
+    assert not _lost_wildcard(p)  # invisible characters after a wildcard once dropped it
     again = parse_pattern(render(p), fold)
     assert (again.segments, again.anchored_start, again.anchored_end) == (p.segments, p.anchored_start, p.anchored_end)
     assert len(again.segments) == len(p.segments)
@@ -52,10 +52,7 @@ def _lost_wildcard(p) -> bool:
     return not p.fragment and len(p.segments) == 1 and p.anchored_start and p.anchored_end and "?" not in p.segments[0]
 
 
-@pytest.mark.xfail(strict=True, reason="parse_pattern drops a run that folds to nothing ('春*\\u200b': an "
-                                       "invisible character after the wildcard) and keeps the end anchor, so "
-                                       "'春*' becomes the whole line '春'; the fix: fold invisible characters "
-                                       "out of the raw pattern before splitting at the wildcards")
+# parse_pattern folds invisible characters out before splitting at the wildcards
 def test_invisible_characters_after_a_wildcard_keep_it():
     p = parse_pattern("春*\u200b", fold)
     assert (p.segments, p.anchored_start, p.anchored_end) == (("春",), True, False)

@@ -70,7 +70,7 @@ def test_non_utf8_bytes_are_a_json_400(server):
 def test_a_big_body_is_refused(server):
     # announced, not sent: the server answers from the header without reading 10 MB
     status, body = raw_request(server, b"/api/similarity", method=b"POST", length=10_000_000)
-    assert status == 400 and "bytes" in body["error"]["message"]
+    assert status == 413 and body["error"]["code"] == "body_too_large" and "bytes" in body["error"]["message"]
     assert healthy(server)
 
 

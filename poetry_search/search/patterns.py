@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..corpus.textin import fold_invisible, quote
 from ..errors import UsageProblem
 from ..store.lexicon import Pattern
 
@@ -18,7 +19,7 @@ def parse_pattern(raw: str | None, fold_literal: Callable[[str], str], what: str
     if raw is None or not raw.strip():
         raise UsageProblem(f"the {what} is empty: pass a fragment such as 谁先觉, or a pattern such as '?花*' "
                            "(? one character, * any run)")
-    s = raw.strip()
+    s = fold_invisible(raw).strip()  # pasted zero-width characters must not split or anchor a pattern
     for c in WILD_ONE[1:]:
         s = s.replace(c, "?")
     for c in WILD_ANY[1:]:
@@ -26,15 +27,14 @@ def parse_pattern(raw: str | None, fold_literal: Callable[[str], str], what: str
     if "*" not in s and "?" not in s:
         lit = fold_literal(s)
         if not lit:
-            raise UsageProblem(f"the {what} {raw!r} has no characters to search once punctuation is removed: pass some characters")
+            raise UsageProblem(f"the {what} {quote(raw)} has no characters to search once punctuation is removed: pass some characters")
         return Pattern(raw, (lit,), False, False)
-    segments = []
-    for part in s.split("*"):
-        # literal runs are folded one by one; the wildcards between them stay where they are
-        seg = "?".join(fold_literal(run) if run else "" for run in part.split("?"))
-        if seg:
-            segments.append(seg)
+    # literal runs are folded one by one; the wildcards between them stay where they are. A run that
+    # folds to nothing (punctuation) leaves its '*' in place: the pattern is anchored at an end
+    # only when text that is searched stands there.
+    parts = ["?".join(fold_literal(run) if run else "" for run in part.split("?")) for part in s.split("*")]
+    segments = [seg for seg in parts if seg]
     if not any(c != "?" for seg in segments for c in seg):
-        raise UsageProblem(f"the {what} {raw!r} has no literal character: add at least one, e.g. '?花*' "
+        raise UsageProblem(f"the {what} {quote(raw)} has no literal character: add at least one, e.g. '?花*' "
                            "(matching on wildcards alone would list every line)")
-    return Pattern(raw, tuple(segments), not s.startswith("*"), not s.endswith("*"))
+    return Pattern(raw, tuple(segments), bool(parts[0]), bool(parts[-1]))
