@@ -180,3 +180,15 @@ def test_eval_attribution_on_the_fixture(index, corpus):
     for w in got["wrong"]:
         assert w["named"] not in lines[w["text"]]
     assert 0 < t.model["couplets_found"] <= 1 and t.details["couplets"]["n"] >= 5
+
+
+def test_exclude_author_folds_aliases(index, corpus):
+    """``--exclude author`` counts a poet's other names as the same author: the owners it reads
+    name 后主煜's lines 李煜, as the alias table does."""
+    want = {p.id: canonical_author(p.author) for p, _, _ in corpus}
+    rowid_to_id = dict(index.store.conn.execute("SELECT rowid, id FROM poems"))
+    rows = [r for chunk in index.store.line_owners() for r in chunk]
+    assert len(rows) == index.store.conn.execute("SELECT count(*) FROM lines").fetchone()[0] > 0
+    got = {rowid_to_id[rowid]: author for _, rowid, author in rows}
+    assert len(got) == len(want) and got == want
+    assert {got[i] for i, a in want.items() if a == "李煜"} == {"李煜"}

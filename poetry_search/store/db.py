@@ -336,9 +336,9 @@ class Store:
         return out
 
     def line_owners(self) -> Iterator[list[tuple[int, int, str]]]:
-        """Every line as (text id, poem rowid, folded author), ordered by text id, in chunks: who a
-        line belongs to, for ``--exclude poem|author``."""
-        cur = self.conn.execute("SELECT lines.text_id, poems.rowid, poems.author_norm FROM lines "
+        """Every line as (text id, poem rowid, author with aliases folded), ordered by text id, in
+        chunks: who a line belongs to, for ``--exclude poem|author`` (後主煜 and 李煜 are one author)."""
+        cur = self.conn.execute("SELECT lines.text_id, poems.rowid, coalesce(poems.author_canon, poems.author_norm) FROM lines "
                                 "JOIN poems ON poems.id = lines.poem_id ORDER BY lines.text_id")
         while rows := cur.fetchmany(FETCH_ROWS):
             yield rows
