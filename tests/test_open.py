@@ -93,3 +93,17 @@ def test_default_query_on_an_index_before_lexical_search(copy_of, caplog):
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "built before lexical search" in r.stderr and r.stdout.count("semantic") == 3
+
+
+def test_warm_loads_what_a_first_query_needs(sample_index, lexical_sample_index):
+    """``Index.warm`` (the server calls it on open) loads the encoder and the near-match index, so
+    the first request does not pay for them; a --lexical-only index warms without a model."""
+    idx = Index.open(sample_index)
+    assert idx.queries._encoder is None and idx.lexical._near is False  # lazy until asked
+    idx.warm()
+    assert idx.queries._encoder is not None
+    assert idx.lexical._near is not False and idx.lexical._near is not None  # the sample has near.npz
+    assert (sample_index / "near.npz").exists()
+    lex = Index.open(lexical_sample_index)
+    lex.warm()
+    assert lex.queries._encoder is None and lex.lexical._near is not False

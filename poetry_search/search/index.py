@@ -164,6 +164,15 @@ class Index:
             self._lexicon = Lexicon(self.store)
         return self._lexicon
 
+    def warm(self) -> None:
+        """Load now what the first query would otherwise wait for: the query encoder (an index with
+        vectors), the near-match index and the normaliser's tables. A server calls this on open."""
+        self.normalizer.text("春")
+        if self.has_vectors:
+            self.encoder  # noqa: B018
+        if self.has_lexicon:
+            self.lexical.near_index()
+
     def check_model(self, model: str | None) -> None:
         """Refuse a model other than the one the index was built with."""
         if model is None:

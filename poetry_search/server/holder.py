@@ -61,9 +61,9 @@ class IndexHolder:
             return e
         if old is not None and hasattr(new, "adopt_encoder"):
             new.adopt_encoder(old)
-        if self.warm and getattr(new, "has_vectors", True):  # a --lexical-only index has no model
+        if self.warm and hasattr(new, "warm"):
             try:
-                new.encoder  # noqa: B018 - load the model before the first request needs it
+                new.warm()  # the model and the near-match index, before the first request needs them
             except PoetrySearchError as e:
                 return e
         return new
