@@ -96,17 +96,15 @@ def test_known_filters_fold_and_unknown_ones_are_named(opened):
     assert e.value.code == "unknown_dynasty" and "唐" in str(e.value)
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError,
-                   reason="the library's fold (OpenCC) raises on a lone surrogate; the CLI and the API refuse one "
-                          "first (read_text), so only a Python caller meets it: parse_pattern and Filters.fold "
-                          "should pass their input through read_text")
 @pytest.mark.parametrize("call", ["pattern", "filters"])
 def test_a_lone_surrogate_is_a_usage_problem_in_the_library_too(opened, call):
-    with pytest.raises(UsageProblem):
+    """A Python caller meets the same one-line refusal as the CLI and the API."""
+    with pytest.raises(UsageProblem, match=r"lone surrogate \(U\+D800\)") as e:
         if call == "pattern":
             parse_pattern("春\ud800", fold)
         else:
             Filters.fold(opened.store, "李\ud800", None, None, None, facets=opened.facets)
+    assert e.value.code == "invalid_text"
 
 
 def test_the_faces_refuse_a_lone_surrogate_before_the_parsers(sample_index):

@@ -15,7 +15,7 @@ import numpy as np
 from ..corpus.authors import canonical_author
 from ..corpus.dynasties import fold_dynasty
 from ..corpus.normalize import fold
-from ..corpus.textin import quote
+from ..corpus.textin import quote, read_text
 from ..errors import IndexDamagedError, UsageProblem
 
 log = logging.getLogger("poetry_search")
@@ -37,6 +37,8 @@ class Filters:
         """Fold each value the way the store holds it. A dynasty, collection or form the index
         does not know is a usage mistake that lists the known values (``facets``: the index's
         ``Index.facets``); an author with no poems is not (the result is empty, with suggestions)."""
+        author, dynasty, collection, form = (None if v is None else read_text(v, what=f"--{name}") for name, v in
+                                             (("author", author), ("dynasty", dynasty), ("collection", collection), ("form", form)))
         out = cls(author=canonical_author(author) or None, dynasty=fold_dynasty(dynasty), collection=fold(collection) or None,
                   form=_fold_form(store, form))
         if facets is not None and (out.dynasty or out.collection):

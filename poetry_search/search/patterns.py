@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..corpus.textin import fold_invisible, quote
+from ..corpus.textin import fold_invisible, quote, read_text
 from ..errors import UsageProblem
 from ..store.lexicon import Pattern
 
@@ -19,7 +19,7 @@ def parse_pattern(raw: str | None, fold_literal: Callable[[str], str], what: str
     if raw is None or not raw.strip():
         raise UsageProblem(f"the {what} is empty: pass a fragment such as 谁先觉, or a pattern such as '?花*' "
                            "(? one character, * any run)")
-    s = fold_invisible(raw).strip()  # pasted zero-width characters must not split or anchor a pattern
+    s = fold_invisible(read_text(raw, what=f"the {what}")).strip()  # pasted zero-width characters must not split or anchor a pattern
     for c in WILD_ONE[1:]:
         s = s.replace(c, "?")
     for c in WILD_ANY[1:]:
