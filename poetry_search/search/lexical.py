@@ -1,7 +1,7 @@
 """Search by the text itself: lines containing a fragment or matching a pattern, and poems by
 title or author (``find``), over the index's lexicon (``store.lexicon``). Lines are matched by
 their key (``corpus.variants.match_key``: 守着 finds 守著); a fragment that no line holds is
-looked up across the punctuation of paragraphs, then among the lines one character off it."""
+looked up across the punctuation of paragraphs, then among the lines one edit from it."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ class LexicalSearch:
         return order, {t: scopes[t] for t in order}
 
     def near(self, text: str, filters: Filters, poem_rowids=None, limit: int | None = None) -> np.ndarray:
-        """Lines one character off ``text`` (normalised; ``MIN_LENGTH`` characters or more) that
+        """Lines one edit from ``text`` (normalised; ``MIN_LENGTH`` characters or more) that
         pass the filters, in lexical order (popularity, then id)."""
         near = self.near_index() if len(text) >= MIN_LENGTH else None
         if near is None:
@@ -103,7 +103,7 @@ class LexicalSearch:
     def fallback(self, text: str, filters: Filters, poem_rowids=None,
                  limit: int | None = None) -> tuple[list[tuple[int, str]], dict[int, list[int]]]:
         """For a fragment no line holds: the paragraphs that hold it (``paragraph``), else the
-        lines one character off (``near``), as (id, match), with the paragraphs' poems."""
+        lines one edit away (``near``), as (id, match), with the paragraphs' poems."""
         ids, scopes = self.across(text, filters, poem_rowids, limit)
         if ids:
             return [(i, "paragraph") for i in ids], scopes

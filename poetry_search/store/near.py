@@ -1,4 +1,4 @@
-"""Near matches: the lines that differ from a query in exactly one character (same length).
+"""Near matches: the lines one edit from a query: one character replaced, left out or added.
 
 A reader's other edition of a line (远近高低各不同 where the corpus has 远近高低总不同, 生当作人杰
 / 为人杰) is one character off, and no exact or containing line answers it. Two lines of length
@@ -6,6 +6,9 @@ L that differ in one position agree exactly on their first half or on their seco
 mismatch is in one of them), so each line is filed under two keys, a hash of (L, which half,
 the half's characters); a query looks up its own two keys (two binary searches) and compares the
 few lines filed there with it, character by character, as small integer arrays. No scan.
+The same keys find the lines one character longer or shorter (a character left out or added:
+宋词三百首's 约略轻笑浅 for 全宋词's 约略嚬轻笑浅): the edit falls in one half of the longer text, so
+the other half is filed as it stands, at its end-aligned place in the query.
 
 Characters are stored as ids of a dense alphabet (uint16 while the corpus has fewer than 65,536
 distinct characters), one matrix per line length, so a comparison is one numpy expression.
@@ -94,27 +97,73 @@ class NearIndex:
     def nbytes(self) -> int:
         return sum(a.nbytes for t in self.tables.values() for a in t.values())
 
-    def near(self, query: str) -> np.ndarray:
-        """Sorted ids of the filed texts that differ from ``query`` in exactly one position."""
-        L = len(query)
+    def near(self, query: str, indels: bool = True) -> np.ndarray:
+        """Sorted ids of the filed texts one edit from ``query``: one character replaced (same
+        length), and with ``indels`` one character left out of the query or one too many in it."""
+        missing = len(self.alphabet)  # an id no filed character has: it never compares equal
+        q = np.array([self.alphabet.get(c, missing) for c in query], np.int64)
+        found = [self._replaced(q, missing)]
+        if indels:
+            found += [self._longer(q, missing), self._shorter(q, missing)]
+        return np.unique(np.concatenate(found)).astype(np.int64)
+
+    def _candidates(self, L: int, blocks: Sequence[tuple[int, np.ndarray]], missing: int):
+        """Rows of length-``L`` lines filed under any of ``blocks`` (side, its characters)."""
         t = self.tables.get(L)
         if t is None:
-            return np.empty(0, np.int64)
-        missing = self.alphabet.__len__()  # an id no filed character has: it never compares equal
-        q = np.array([self.alphabet.get(c, missing) for c in query], np.int64)
-        if int((q == missing).sum()) > 1:
-            return np.empty(0, np.int64)
-        h = L // 2
+            return None, np.empty(0, np.int64)
         rows = []
-        for side, block in ((0, q[:h]), (1, q[h:])):
+        for side, block in blocks:
             if (block == missing).any():
                 continue
             key = _hash(block[None, :].astype(t["chars"].dtype), L, side)[0]
             keys = t[f"key{side}"]
             lo, hi = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
             rows.append(t[f"row{side}"][lo:hi])
-        if not rows:
+        return t, (np.unique(np.concatenate(rows)) if rows else np.empty(0, np.int64))
+
+    def _replaced(self, q: np.ndarray, missing: int) -> np.ndarray:
+        """Lines of the query's length that differ from it in exactly one position."""
+        L, h = q.size, q.size // 2
+        if int((q == missing).sum()) > 1:
             return np.empty(0, np.int64)
-        cand = np.unique(np.concatenate(rows))
+        t, cand = self._candidates(L, ((0, q[:h]), (1, q[h:])), missing)
+        if not cand.size:
+            return np.empty(0, np.int64)
         diff = (t["chars"][cand].astype(np.int64) != q[None, :]).sum(axis=1)
-        return np.sort(t["ids"][cand[diff == 1]].astype(np.int64))
+        return t["ids"][cand[diff == 1]].astype(np.int64)
+
+    def _longer(self, q: np.ndarray, missing: int) -> np.ndarray:
+        """Lines one character longer than the query that give it with one character left out.
+        The left-out position is in the line's second half (its first half equals the query's
+        start) or in its first half (its second half equals the query's end)."""
+        n = q.size
+        L, h = n + 1, (n + 1) // 2
+        if (q == missing).any():
+            return np.empty(0, np.int64)
+        t, cand = self._candidates(L, ((0, q[:h]), (1, q[h - 1:])), missing)
+        if not cand.size:
+            return np.empty(0, np.int64)
+        chars = t["chars"][cand].astype(np.int64)
+        return t["ids"][cand[_joins(chars[:, :n] == q, chars[:, 1:] == q, n)]].astype(np.int64)
+
+    def _shorter(self, q: np.ndarray, missing: int) -> np.ndarray:
+        """Lines one character shorter than the query: the query with one character left out."""
+        n = q.size
+        L, h = n - 1, (n - 1) // 2
+        if L < 1 or int((q == missing).sum()) > 1:
+            return np.empty(0, np.int64)
+        t, cand = self._candidates(L, ((0, q[:h]), (1, q[h + 1:])), missing)
+        if not cand.size:
+            return np.empty(0, np.int64)
+        chars = t["chars"][cand].astype(np.int64)
+        return t["ids"][cand[_joins(chars == q[:L], chars == q[1:], L)]].astype(np.int64)
+
+
+def _joins(head: np.ndarray, tail: np.ndarray, n: int) -> np.ndarray:
+    """Rows where a common prefix (``head``: position-wise equality from the start) and a common
+    suffix (``tail``: equality aligned at the end) cover ``n`` positions between them, i.e. the two
+    texts are one insertion apart."""
+    a = np.where(head.all(axis=1), n, head.argmin(axis=1))
+    b = np.where(tail.all(axis=1), n, tail[:, ::-1].argmin(axis=1))
+    return a + b >= n

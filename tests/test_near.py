@@ -1,0 +1,80 @@
+"""Near matches (store/near.py) against a brute-force edit distance of one, on the sample's real
+lines edited at random and on random strings over a small alphabet (where collisions are many)."""
+
+import random
+
+import pytest
+
+from poetry_search.corpus.reader import CorpusReader, poem_lines
+from poetry_search.corpus.variants import match_key
+from poetry_search.store.near import MIN_LENGTH, NearIndex
+from conftest import ROOT
+
+
+def one_edit(a: str, b: str) -> bool:
+    """Independent oracle: ``a`` and ``b`` differ by one replaced, left-out or added character."""
+    if a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) == 1
+    short, long_ = sorted((a, b), key=len)
+    return len(long_) == len(short) + 1 and any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def brute(texts, q):
+    return [i for i, t in enumerate(texts) if len(t) >= MIN_LENGTH and one_edit(q, t)]
+
+
+@pytest.fixture(scope="module")
+def sample_keys():
+    reader = CorpusReader(ROOT / "data" / "sample")
+    norm = reader.normalizer()
+    return sorted({match_key(ln.text) for p in reader.poems() for ln in poem_lines(p, norm)})
+
+
+def edits(text: str, rng: random.Random, alphabet: str):
+    i = rng.randrange(len(text))
+    c = rng.choice(alphabet)
+    return [text[:i] + c + text[i + 1:], text[:i] + text[i + 1:], text[:i] + c + text[i:]]
+
+
+def test_near_equals_brute_force_on_edited_corpus_lines(sample_keys):
+    idx = NearIndex.build(sample_keys)
+    rng = random.Random(7)
+    alphabet = "".join(sorted(set("".join(sample_keys))))
+    queries = [q for t in rng.sample(sample_keys, 150) for q in edits(t, rng, alphabet)]
+    assert len(queries) == 450
+    kinds = {"replaced": 0, "shorter": 0, "longer": 0}
+    for q in queries:
+        want = brute(sample_keys, q)
+        got = idx.near(q).tolist()
+        assert got == want, q
+        for i in want:
+            kinds["replaced" if len(sample_keys[i]) == len(q) else "longer" if len(sample_keys[i]) > len(q) else "shorter"] += 1
+    assert all(n > 20 for n in kinds.values()), kinds  # each kind of edit was found many times
+
+
+def test_near_equals_brute_force_where_lines_collide():
+    rng = random.Random(3)
+    alpha = "春花秋月何时了往事知多少"
+    texts = sorted({"".join(rng.choice(alpha) for _ in range(rng.randint(3, 9))) for _ in range(2500)})
+    idx = NearIndex.build(texts)
+    queries = ["".join(rng.choice(alpha + "雪") for _ in range(rng.randint(3, 10))) for _ in range(100)]
+    queries += [q for t in rng.sample(texts, 100) for q in edits(t, rng, alpha + "雪")]
+    assert len(queries) == 400
+    hits = 0
+    for q in queries:
+        want = brute(texts, q)
+        assert idx.near(q).tolist() == want, q
+        hits += len(want)
+    assert hits > 150  # many queries have several near lines: the verification step is exercised
+
+
+def test_indels_can_be_left_out():
+    texts = ["约略嚬轻笑浅", "远近高低总不同", "远近高低不同"]
+    idx = NearIndex.build(texts)
+    assert idx.near("约略轻笑浅").tolist() == [0]  # one character left out of the line
+    assert idx.near("约略轻笑浅", indels=False).tolist() == []
+    assert idx.near("远近高低各不同").tolist() == [1, 2]  # replaced; one too many
+    assert idx.near("远近高低各不同", indels=False).tolist() == [1]
+    assert idx.near("约略嚬轻笑浅").tolist() == []  # an exact line is not its own near match
