@@ -65,6 +65,9 @@ class LineHit(BaseModel):
     other_poems: int = Field(0, ge=0, description="Other poems that hold the line (occurrences - 1).")
     tones: str | None = Field(None, description="The line's 平水韵 tones: 平, 仄, 中 (either), ？ (unknown), one a character.")
     rhyme: list[str] | None = Field(None, description="The 平水韵 rhyme group(s) of its last character.")
+    highlight: list[list[int]] = Field(default_factory=list, description=(
+        "[start, end) spans of `original`, in code points (not UTF-16), that the query matched after folding "
+        "(script, variants, invisible characters, punctuation)."))
 
 
 class PoemHit(BaseModel):
