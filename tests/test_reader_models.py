@@ -90,7 +90,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("method", "url", "body", "status", "code"), BAD, ids=[f"{m} {u[:40]}" for m, u, *_ in BAD])
+@pytest.mark.parametrize(("method", "url", "body", "status", "code"), BAD, ids=[f"{m} {u[:40]} {c}" + (f" {b[:20]!r}" if b else "") for m, u, b, _, c in BAD])
 def test_every_error_is_the_json_body_with_its_code(client, method, url, body, status, code):
     r = client.request(method, url, content=body)
     assert r.status_code == status, r.text

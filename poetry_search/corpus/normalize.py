@@ -84,7 +84,7 @@ def fold(value: str | None) -> str:
 Spans = list[tuple[int, int]]
 
 
-def fold_with_offsets(text: str, normalizer: "Normalizer | None" = None) -> tuple[str, Spans]:
+def fold_with_offsets(text: str, normalizer: Normalizer | None = None) -> tuple[str, Spans]:
     """``normalizer.text(text)`` (a plain ``Normalizer()`` by default) and, for each of its
     characters, the span ``(start, end)`` of ``text`` it was folded from: ``text[start:end]``.
     Spans are in code points (a Python index, not UTF-16), non-decreasing in both ends; a

@@ -36,9 +36,9 @@ from .filters import Filters
 from .lexical import LexicalSearch
 from .modes import ModeSearch
 from .neighbours import NeighbourBatch, Neighbours
+from .patterns import parse_pattern
 from .prosody import ProsodySearch, RhymeBook, rhyme_book
 from .query import QueryEncoder
-from .patterns import parse_pattern
 from .results import FindResult, Hit, PoemHit, Results, check_k, mark
 from .semantic import SemanticSearch
 from .suggest import suggest_names

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import json
-
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
