@@ -20,6 +20,8 @@ Sections (each prints a table and goes into bench/results.json):
              during the load.
 7. lexical   `find` fragments/patterns/titles/authors vs a plain LIKE/GLOB scan (bench/lexical.py),
              on a --lexical-only index of the whole corpus (the sample with --quick or --skip-full).
+8. page      request to first result drawn on the page, in headless Chromium against `serve` on the
+             sample (bench/page.py): median of 7 fresh browser contexts for a line, a meaning, a pattern.
 """
 
 from __future__ import annotations
@@ -450,6 +452,9 @@ def main() -> None:
     full = None if (args.quick or args.skip_full) else WORK / "index-full-tiny"
     bench_server(sample_index, full, RESULTS, model=model("base"), corpus=SAMPLE, cache=str(WORK / "cache-sample"),
                  work=WORK, requests=300 if args.quick else 2000)
+    from page import bench_page  # bench/page.py
+
+    RESULTS["page"] = bench_page(sample_index, runs=3 if args.quick else 7, say=say)
     bench_lexical(args.quick or args.skip_full)
     bench_ray(500 if args.quick else 2000)
     RESULTS["bench_seconds"] = time.perf_counter() - t0

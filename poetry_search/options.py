@@ -53,6 +53,7 @@ MAX_K = 100
 MAX_OFFSET = 10_000
 MAX_TEXTS = 16  # texts of one similarity request
 MAX_FILTER_CHARS = 50
+MAX_START_POETS = 50  # best-known poets the start page may list
 MAX_POEM_ID_CHARS = 200
 MAX_BODY_BYTES = 16 * 1024
 MAX_CHECK_CHARS = 400  # a poem given to check (a 七律 is 56 characters and its punctuation)

@@ -218,20 +218,27 @@ def test_every_library_code_is_in_the_table():
 def test_openapi_declares_models_errors_and_limits(api):
     doc = api.get("/openapi.json").json()
     ops = {(p, m): op for p, path in doc["paths"].items() for m, op in path.items()}
-    # the reader's routes (server/reader.py) do not declare typed models yet
-    reader = {k for k in ops if k[0] in ("/api/authors/{name}", "/api/browse", "/api/start", "/api/convert")}
-    assert len(reader) == 4
-    ops = {k: v for k, v in ops.items() if k not in reader}
-    assert len(ops) == 7
+    assert len(ops) == 11
     for (path, method), op in ops.items():
         ok = op["responses"]["200"]["content"]["application/json"]["schema"]
         assert "$ref" in ok, (path, ok)
         assert "422" not in op["responses"]
         errors = [s for s in op["responses"] if s != "200"]
-        assert "503" in errors and all(op["responses"][s]["content"]["application/json"]["schema"] ==
+        # /api/convert needs no index: OpenCC alone answers it
+        assert ("503" in errors) == (path != "/api/convert") and all(op["responses"][s]["content"]["application/json"]["schema"] ==
                                        {"$ref": "#/components/schemas/ErrorBody"} for s in errors), (path, errors)
     assert sorted(ops[("/api/similarity", "post")]["responses"]) == ["200", "400", "413", "503"]
     assert sorted(ops[("/api/poems/{poem_id}", "get")]["responses"]) == ["200", "400", "404", "503"]
+    assert sorted(ops[("/api/authors/{name}", "get")]["responses"]) == ["200", "400", "404", "503"]
+    assert sorted(ops[("/api/convert", "post")]["responses"]) == ["200", "400", "413"]
+    reader = {p: ops[(p, m)]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+              for p, m in (("/api/authors/{name}", "get"), ("/api/start", "get"), ("/api/browse", "get"),
+                           ("/api/convert", "post"))}
+    assert reader == {"/api/authors/{name}": "Poet", "/api/start": "Start", "/api/browse": "Browse",
+                      "/api/convert": "Converted"}
+    poet = {p["name"]: p["schema"] for p in ops[("/api/authors/{name}", "get")]["parameters"]}
+    assert len(poet) == 4 and poet["script"]["enum"] == ["orig", "s", "t"]
+    assert (poet["k"]["minimum"], poet["k"]["maximum"], poet["offset"]["maximum"]) == (1, 100, MAX_OFFSET)
     search = {p["name"]: p["schema"] for p in ops[("/api/search", "get")]["parameters"]}
     assert len(search) == 10
     assert (search["q"]["minLength"], search["q"]["maxLength"]) == (1, 200)

@@ -76,6 +76,114 @@ def fold(value: str | None) -> str:
     return _DROP.sub("", to_simplified(fold_invisible(value).strip()))
 
 
+# -- folded text with its offsets in the original --------------------------------------------------
+# Each step of ``Normalizer.text`` again, on the text and, beside it, the span of the original that
+# each of its characters comes from; the steps are the same calls on the same strings, so the
+# folded text is the normaliser's own.
+
+Spans = list[tuple[int, int]]
+
+
+def fold_with_offsets(text: str, normalizer: Normalizer | None = None) -> tuple[str, Spans]:
+    """``normalizer.text(text)`` (a plain ``Normalizer()`` by default) and, for each of its
+    characters, the span ``(start, end)`` of ``text`` it was folded from: ``text[start:end]``.
+    Spans are in code points (a Python index, not UTF-16), non-decreasing in both ends; a
+    character made of several (``{上休下鳥}``, a base and its combining mark) spans them all."""
+    norm = normalizer if normalizer is not None else Normalizer()
+    s, spans = text, [(i, i + 1) for i in range(len(text))]
+    table = _invisible_table()
+    s, spans = _per_char(s, spans, lambda ch: table.get(ord(ch), ch))
+    s, spans = _sub(_STRUCTURE, norm._structure, s, spans)
+    s, spans = _nfkc(s, spans)
+    s, spans = _sub(_ANNOTATION, lambda m: "", s, spans)
+    s, spans = _sub(_SUPPLIED_CHAR, lambda m: m.group(1), s, spans, group=1)
+    s, spans = _sub(_SPACE, lambda m: "", s, spans)
+    s, spans = _aligned(s, spans, to_simplified(s))
+    s, spans = _sub(_DROP, lambda m: "", s, spans)
+    return _sub(_ANY_PUNCT, lambda m: "", s, spans)
+
+
+def _invisible_table() -> dict[int, str | None]:
+    from .textin import _fold_table
+
+    return _fold_table()
+
+
+def _per_char(s: str, spans: Spans, f) -> tuple[str, Spans]:
+    out, where = [], []
+    for ch, sp in zip(s, spans):
+        r = f(ch) or ""
+        out.append(r)
+        where += [sp] * len(r)
+    return "".join(out), where
+
+
+def _sub(pattern: re.Pattern, repl, s: str, spans: Spans, group: int | None = None) -> tuple[str, Spans]:
+    """``pattern.sub(repl, s)``: a replacement spans its whole match, or, with ``group``, keeps the
+    group's own characters' spans (a supplied character keeps its place, its brackets go)."""
+    out, where, last = [], [], 0
+    for m in pattern.finditer(s):
+        out.append(s[last:m.start()])
+        where += spans[last:m.start()]
+        r = repl(m)
+        if group is not None and r == m.group(group):
+            where += spans[m.start(group):m.end(group)]
+        elif r:
+            where += [(spans[m.start()][0], spans[m.end() - 1][1])] * len(r)
+        out.append(r)
+        last = m.end()
+    out.append(s[last:])
+    where += spans[last:]
+    return "".join(out), where
+
+
+def _nfkc(s: str, spans: Spans) -> tuple[str, Spans]:
+    """NFKC with spans: the text cut into clusters that NFKC treats apart (a character joins the
+    one before when NFKC of the pair differs from the pair of NFKCs: a combining mark, ﾞ, a
+    Hangul jamo), each cluster's output spanning the cluster."""
+    whole = unicodedata.normalize("NFKC", s)
+    if whole == s:
+        return s, list(spans)
+    clusters: list[list[int]] = []  # [start, end) in s
+    for i, ch in enumerate(s):
+        if clusters:
+            a, b = clusters[-1]
+            last = s[a:b]
+            if unicodedata.normalize("NFKC", last + ch) != unicodedata.normalize("NFKC", last) + \
+                    unicodedata.normalize("NFKC", ch):
+                clusters[-1][1] = i + 1
+                continue
+        clusters.append([i, i + 1])
+    outs = [unicodedata.normalize("NFKC", s[a:b]) for a, b in clusters]
+    if "".join(outs) != whole:  # NFKC joined across clusters after all: one span for all
+        return whole, [(spans[0][0], spans[-1][1])] * len(whole)
+    where: Spans = []
+    for (a, b), out in zip(clusters, outs):
+        where += [(spans[a][0], spans[b - 1][1])] * len(out)
+    return whole, where
+
+
+def _aligned(before: str, spans: Spans, after: str) -> tuple[str, Spans]:
+    """The spans of ``after``, OpenCC's conversion of ``before`` (by phrase, so of the whole text):
+    character for character where the lengths agree (it converts in place), else by the longest
+    common runs (difflib), a changed run spanning the run it replaced."""
+    if after == before or len(after) == len(before):
+        return after, list(spans)
+    import difflib
+
+    where: Spans = []
+    ops = difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in ops:
+        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
+            where += spans[i1:i2]
+        elif tag == "replace":
+            where += [(spans[i1][0], spans[i2 - 1][1])] * (j2 - j1)
+        elif tag == "insert":  # made from nothing: where its neighbour came from
+            near = spans[i1 - 1] if i1 > 0 else spans[i1]
+            where += [near] * (j2 - j1)
+    return after, where
+
+
 @dataclass(frozen=True)
 class Segment:
     """One line of a paragraph: as in the corpus, and as embedded."""

@@ -36,9 +36,10 @@ from .filters import Filters
 from .lexical import LexicalSearch
 from .modes import ModeSearch
 from .neighbours import NeighbourBatch, Neighbours
+from .patterns import parse_pattern
 from .prosody import ProsodySearch, RhymeBook, rhyme_book
 from .query import QueryEncoder
-from .results import FindResult, Hit, PoemHit, Results, check_k
+from .results import FindResult, Hit, PoemHit, Results, check_k, mark
 from .semantic import SemanticSearch
 from .suggest import suggest_names
 
@@ -299,9 +300,11 @@ class Index:
         if not texts:
             return []
         if plain:
-            return self.semantic.search(self.queries.encode(normed), k, filters, allowed)
-        q = self.queries.encode(normed) if self.has_vectors else None
-        return self.modes.search(normed, q, k, mode, filters, allowed, sort, poems)
+            pages = self.semantic.search(self.queries.encode(normed), k, filters, allowed)
+        else:
+            q = self.queries.encode(normed) if self.has_vectors else None
+            pages = self.modes.search(normed, q, k, mode, filters, allowed, sort, poems)
+        return mark(pages, [[t] for t in normed], self.normalizer)
 
     def find(self, pattern: str | None = None, *, title: str | None = None, author: str | None = None,
              dynasty: str | None = None, collection: str | None = None, form: str | None = None, k: int = 10,
@@ -324,8 +327,12 @@ class Index:
         among = None
         if tones is not None or rhyme is not None or rhymes_with is not None:
             among = self.prosody.match(tones=tones, rhyme=rhyme, rhymes_with=rhymes_with)
-        return self.lexical.find(pattern, self.filters(author, dynasty, collection, form), title=title, k=k,
-                                 offset=offset, sort=sort, poems=poems, among=among)
+        found = self.lexical.find(pattern, self.filters(author, dynasty, collection, form), title=title, k=k,
+                                  offset=offset, sort=sort, poems=poems, among=among)
+        if pattern is not None:  # a pattern's literal runs are what its hits are highlighted by
+            runs = [r for seg in parse_pattern(pattern, self.normalizer.text).segments for r in seg.split("?") if r]
+            mark([found.hits], [runs], self.normalizer)
+        return found
 
     def poem(self, poem_id: str) -> dict:
         """A whole poem: id, title, author, dynasty, collection, book, form, source, popularity,

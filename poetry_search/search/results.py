@@ -3,8 +3,8 @@ store's rows: every mode, find and echoes build them here, so they carry the sam
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -36,6 +36,8 @@ class Hit:
     other_poems: int = 0  # other poems that hold the line (occurrences - 1): the page's 又见于 N 首
     tones: str | None = None  # 平水韵 marks, one a character of text: 平, 仄, 中 (both readings), ？ (unknown)
     rhyme: list[str] | None = None  # the 平水韵 group(s) of its last character ([] unknown; None: index without them)
+    # [start, end) spans of ``original`` (code points) that the query matched, after folding (``highlight``)
+    highlight: list[list[int]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,6 +75,54 @@ class FindResult:
 
     def to_dict(self) -> dict:
         return {"total": self.total, "offset": self.offset, "k": self.k, "hits": [h.to_dict() for h in self.hits]}
+
+
+def highlight(original: str, pieces: Sequence[str], normalizer=None) -> list[list[int]]:
+    """The spans ``[start, end)`` of ``original`` (code points) that the query matched: where each
+    of ``pieces`` (normalised query texts: the query, or a pattern's literal runs) occurs in the
+    line once both are folded (script, variants, invisible characters, punctuation), and the whole
+    line where the line lies inside a piece (a match across a paragraph's punctuation); where none
+    does (a match by meaning, or one character off), the characters that fold to one of the
+    pieces'. Spans touching, or apart only by invisible characters and spaces, are one span."""
+    from ..corpus.normalize import fold_with_offsets
+    from ..corpus.textin import fold_invisible
+    from ..corpus.variants import match_key
+
+    folded, spans = fold_with_offsets(original, normalizer)
+    key = match_key(folded)
+    marked = [False] * len(key)
+    for piece in pieces:
+        want = match_key(piece)
+        if not want or not key:
+            continue
+        if key in want:
+            marked = [True] * len(key)
+        at = key.find(want)
+        while at >= 0:
+            marked[at:at + len(want)] = [True] * len(want)
+            at = key.find(want, at + 1)
+    if not any(marked):
+        chars = set(match_key("".join(pieces)))
+        marked = [c in chars for c in key]
+    out: list[list[int]] = []
+    for (a, b), on in zip(spans, marked):
+        if not on:
+            continue
+        if out and (a <= out[-1][1] or not fold_invisible(original[out[-1][1]:a]).strip()):
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return out
+
+
+def mark(pages: list[list], pieces: Sequence[Sequence[str]], normalizer=None) -> list[list]:
+    """Each hit of ``pages[i]`` (and each line of a poem hit) with its ``highlight`` for the
+    query pieces ``pieces[i]``; the pages themselves, for chaining."""
+    for page, these in zip(pages, pieces):
+        for h in page:
+            for line in (h.lines if isinstance(h, PoemHit) else [h]):
+                line.highlight = highlight(line.original or line.text, these, normalizer)
+    return pages
 
 
 def check_k(k: int) -> None:

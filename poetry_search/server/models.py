@@ -65,6 +65,9 @@ class LineHit(BaseModel):
     other_poems: int = Field(0, ge=0, description="Other poems that hold the line (occurrences - 1).")
     tones: str | None = Field(None, description="The line's 平水韵 tones: 平, 仄, 中 (either), ？ (unknown), one a character.")
     rhyme: list[str] | None = Field(None, description="The 平水韵 rhyme group(s) of its last character.")
+    highlight: list[list[int]] = Field(default_factory=list, description=(
+        "[start, end) spans of `original`, in code points (not UTF-16), that the query matched after folding "
+        "(script, variants, invisible characters, punctuation)."))
 
 
 class PoemHit(BaseModel):
@@ -170,6 +173,90 @@ class Info(BaseModel):
     has_vectors: bool
     facets: dict[str, list[dict[str, str | int]]]
     limits: Limits
+
+
+# -- reader ----------------------------------------------------------------------------------
+# The reader's routes (server/reader.py): a poet, the start page, browsing, 简/繁 conversion.
+
+Script = Literal["orig", "s", "t"]
+
+
+class PoemRow(BaseModel):
+    """A poem in a list (a poet's poems, a dynasty's): what its row on the page shows."""
+
+    poem_id: str
+    title: str
+    author: str
+    dynasty: str
+    collection: str
+    book: str
+    form: str = Field(description="The form or ci-pai ('' when the corpus names none).")
+    popularity: float | None
+    first_line: str = Field(description="The poem's first paragraph as the corpus writes it.")
+
+
+class AuthorRecord(BaseModel):
+    name: str
+    dynasty: str | None
+    biography: str
+    source: str | None = Field(description="The corpus file of the record.")
+
+
+class Poet(BaseModel):
+    """``Index.poet``: a poet and a page of their poems, most popular first."""
+
+    name: str = Field(description="The corpus's name for the poet.")
+    canonical: str = Field(description="The folded name they are compared by.")
+    aliases: list[str] = Field(description="Their other corpus names that have poems here.")
+    dynasty: str
+    biography: str = Field(description="From the corpus's author records; '' when it has none.")
+    records: list[AuthorRecord]
+    total: int = Field(ge=0, description="Their poems in the index.")
+    offset: int = Field(ge=0)
+    k: int = Field(ge=1)
+    poems: list[PoemRow]
+
+
+class Browse(BaseModel):
+    """The poems of a dynasty or collection, most popular first."""
+
+    dynasty: str | None
+    collection: str | None
+    total: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    k: int = Field(ge=1)
+    poems: list[PoemRow]
+
+
+class KnownPoet(BaseModel):
+    name: str
+    canonical: str
+    poems: int = Field(ge=1, description="Their poems in the index.")
+
+
+class DayPoemLine(PoemLine):
+    tones: str | None = Field(None, description="The line's 平水韵 tones, one a character.")
+    rhyme: list[str] | None = Field(None, description="The 平水韵 rhyme group(s) of its last character.")
+
+
+class DayPoem(Poem):
+    lines: list[DayPoemLine]
+
+
+class Start(BaseModel):
+    """The start page's ways in."""
+
+    poem: DayPoem | None = Field(description="The day's poem: one of the most popular, another each day (null: empty index).")
+    poets: list[KnownPoet] = Field(description="The best-known poets, most read first.")
+    lines: list[str] = Field(description="Famous first lines to search for.")
+
+
+class Converted(BaseModel):
+    script: Literal["s", "t"]
+    texts: list[str] = Field(description="Each text converted (s: OpenCC t2s, t: OpenCC s2t), in order.")
+
+
+# -- end of reader -----------------------------------------------------------------------------
 
 
 class Health(BaseModel):

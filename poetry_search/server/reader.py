@@ -13,14 +13,16 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import json
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from ..corpus.textin import read_text
 from ..errors import UsageProblem
-from ..options import MAX_K, MAX_OFFSET
-from . import params
-from .api import Holder
+from ..options import MAX_FILTER_CHARS, MAX_K, MAX_OFFSET, MAX_START_POETS
+from . import models, params
+from .api import Holder, folds
 
 router = APIRouter()
 SCRIPTS = ("orig", "s", "t")
@@ -57,17 +59,23 @@ def convert(obj, script: str):
 
 _KEEP = {"poem_id", "id", "canonical", "source", "collection"}  # what names a record, not what a reader reads
 
-script_doc = Query("orig", description="orig (the corpus's own script), s (简体, OpenCC t2s) or t (繁體, OpenCC s2t).")
+ScriptParam = Annotated[models.Script, Query(
+    description="orig (the corpus's own script), s (简体, OpenCC t2s) or t (繁體, OpenCC s2t).")]
+K = Annotated[int, Query(ge=1, le=MAX_K, description=f"Poems to return, 1-{MAX_K}.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"Skip this many poems (paging), 0-{MAX_OFFSET:,}.")]
+Filter = Annotated[str | None, Query(max_length=MAX_FILTER_CHARS)]
 
 
 def _script(script: str) -> str:
     return params.choice(script, "script", SCRIPTS)
 
 
-@router.get("/api/authors/{name}", tags=["poems"], summary="A poet: dynasty, biography and poems by popularity")
-def api_author(holder: Holder, name: str, k: int = Query(20, description=f"Poems to return, 1-{MAX_K}."),
-               offset: int = Query(0, description=f"Skip this many poems (paging), 0-{MAX_OFFSET:,}."),
-               script: str = script_doc):
+@router.get("/api/authors/{name}", tags=["poems"], summary="A poet: dynasty, biography and poems by popularity",
+            response_model=models.Poet, responses=models.errors(400, 404, 503))
+def api_author(holder: Holder,
+               name: Annotated[str, Path(min_length=1, max_length=MAX_FILTER_CHARS,
+                                         description="A poet's name, either script, or one of their other names.")],
+               k: K = 20, offset: Offset = 0, script: ScriptParam = "orig"):
     """``Index.poet``: ``{"name", "canonical", "aliases", "dynasty", "biography", "records", "total",
     "offset", "k", "poems"}``; 404 for a poet the index does not know."""
     name = params.filter_param(name, "name")
@@ -75,16 +83,18 @@ def api_author(holder: Holder, name: str, k: int = Query(20, description=f"Poems
     return convert(holder.run(lambda idx: idx.poet(name, k=k, offset=offset)), script)
 
 
-@router.get("/api/start", tags=["poems"], summary="The start page: the day's poem, best-known poets, example lines")
-def api_start(holder: Holder, script: str = script_doc,
-              poets: int = Query(12, description="Best-known poets to list, 1-50.")):
+@router.get("/api/start", tags=["poems"], summary="The start page: the day's poem, best-known poets, example lines",
+            response_model=models.Start, responses=models.errors(400, 503))
+def api_start(holder: Holder, script: ScriptParam = "orig",
+              poets: Annotated[int, Query(ge=1, le=MAX_START_POETS,
+                                          description=f"Best-known poets to list, 1-{MAX_START_POETS}.")] = 12):
     """``{"poem": the day's poem (Index.poem) or null, "poets": [{"name", "canonical", "poems"}],
     "lines": famous first lines to search for}``: the day's poem is one of the most popular,
     another each day."""
     from ..search import poets as P
 
     script = _script(script)
-    n = params.bounded(poets, "poets", 1, 50)
+    n = params.bounded(poets, "poets", 1, MAX_START_POETS)
 
     def call(idx):
         # The same for every visitor of one index on one day: read once (a scan of every poem).
@@ -97,6 +107,8 @@ def api_start(holder: Holder, script: str = script_doc,
     def start(idx):
         pid = P.poem_of_day(idx.store)
         poem = idx.poem(pid) if pid else None
+        if poem is not None:  # the shape of /api/poems/{id}, with no query to highlight
+            poem["folds"] = folds(None, [poem.get("title", "")] + list(poem.get("paragraphs", [])))
         lines = []
         for other in idx.store.most_popular_poems(EXAMPLE_LINES + 1):
             if other != pid and len(lines) < EXAMPLE_LINES:
@@ -108,11 +120,12 @@ def api_start(holder: Holder, script: str = script_doc,
     return convert(holder.run(call), script)
 
 
-@router.get("/api/browse", tags=["poems"], summary="Poems of a dynasty or collection, most popular first")
-def api_browse(holder: Holder, dynasty: str | None = None, collection: str | None = None,
-               k: int = Query(20, description=f"Poems to return, 1-{MAX_K}."),
-               offset: int = Query(0, description=f"Skip this many poems (paging), 0-{MAX_OFFSET:,}."),
-               script: str = script_doc):
+@router.get("/api/browse", tags=["poems"], summary="Poems of a dynasty or collection, most popular first",
+            response_model=models.Browse, responses=models.errors(400, 503))
+def api_browse(holder: Holder,
+               dynasty: Annotated[Filter, Query(description="唐, 宋… (or tang, song…); an unknown one is a 400.")] = None,
+               collection: Annotated[Filter, Query(description="songci, 唐诗三百首…; an unknown one is a 400.")] = None,
+               k: K = 20, offset: Offset = 0, script: ScriptParam = "orig"):
     """``{"dynasty", "collection", "total", "offset", "k", "poems"}``: browsing without a query."""
     from ..search import poets as P
 
@@ -137,6 +150,7 @@ def poet_page(name: str):
 
 
 @router.post("/api/convert", tags=["poems"], summary="Texts in 简体 or 繁體 (OpenCC t2s / s2t)",
+             response_model=models.Converted, responses=models.errors(400, 413),
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
                  "type": "object", "required": ["texts", "script"], "properties": {
                      "texts": {"type": "array", "items": {"type": "string"}},
@@ -155,5 +169,6 @@ async def api_convert(request: Request):
         raise UsageProblem('send {"texts": [...], "script": "s"}: a list of strings')
     if script not in CONFIGS:
         raise UsageProblem("script must be s (简体) or t (繁體)")
+    texts = [read_text(t, what=f"texts[{i}]") for i, t in enumerate(texts)]  # a lone surrogate is refused
     out = await run_in_threadpool(convert, texts, script)
     return {"script": script, "texts": out}

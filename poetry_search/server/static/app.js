@@ -113,8 +113,22 @@ function fail(e, detail) {
 }
 
 // The query's characters, marked in `text`; `folds` maps traditional characters to simplified.
-function marked(text, folds) {
+// With `spans` (a hit's highlight: [start, end) in code points of the original, as the server
+// matched it after folding) exactly those are marked.
+function marked(text, folds, spans) {
   const frag = document.createDocumentFragment();
+  if (Array.isArray(spans)) {
+    const cps = Array.from(text || "");
+    let at = 0;
+    for (const [a, b] of spans) {
+      if (a < at || b > cps.length) continue;
+      if (a > at) frag.append(document.createTextNode(cps.slice(at, a).join("")));
+      frag.append(el("mark", { class: "hit-char" }, cps.slice(a, b).join("")));
+      at = b;
+    }
+    if (at < cps.length) frag.append(document.createTextNode(cps.slice(at).join("")));
+    return frag;
+  }
   const wanted = new Set((folds && folds.query) || []);
   const map = (folds && folds.chars) || {};
   let plain = "";
@@ -153,7 +167,7 @@ function card(h, folds, state) {
   const couplet = h.context && h.context !== h.original ? el("div", { class: "couplet" }, ...verses(h.context, folds)) : null;
   const next = { ...state, poem: h.poem_id, line: String(h.id), echo: "" };
   const node = el("article", { class: "card", "data-poem": h.poem_id, "data-line": h.id },
-    el("div", { class: "card-top" }, nav(next, { class: "line" }, marked(h.original || h.text, folds)), how(h)),
+    el("div", { class: "card-top" }, nav(next, { class: "line" }, marked(h.original || h.text, folds, h.original ? h.highlight : null)), how(h)),
     couplet,
     el("div", { class: "meta" }, ...metaLine(h),
        h.occurrences > 1 ? el("span", { class: "occ" }, ` （见于 ${h.occurrences} 首）`) : null));
