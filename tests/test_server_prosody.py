@@ -302,3 +302,20 @@ def test_openapi_declares_the_new_operations(client):
     assert body["properties"]["text"]["maxLength"] == MAX_CHECK_CHARS
     find = {p["name"] for p in doc["paths"]["/api/find"]["get"]["parameters"]}
     assert {"tones", "rhyme", "rhymes_with"} <= find and len(find) == 13
+
+
+# -- the page's own files ------------------------------------------------------------------------
+
+
+def test_the_pages_own_files_stay_under_100_kb_and_load_nothing_from_outside():
+    from poetry_search.server.page import PAGES, STATIC
+
+    files = {name: (STATIC / name).read_bytes() for name, _ in PAGES.values()}
+    assert sorted(files) == ["app.css", "app.js", "favicon.svg", "index.html"]
+    own = sum(len(files[n]) for n in ("index.html", "app.css", "app.js"))
+    assert 20_000 < own < 100 * 1000, own
+    html, css, js = (files[n].decode("utf-8") for n in ("index.html", "app.css", "app.js"))
+    assert re.findall(r'(?:src|href)="([^"]+)"', html) == ["/static/favicon.svg", "/static/app.css",
+                                                           "/static/app.js", "/", "/?view=check", "/docs"]
+    assert "@import" not in css and not re.search(r"url\((?!data:)", css)
+    assert not re.search(r"""(?:fetch|import)\(\s*["'`](?:https?:)?//""", js) and "XMLHttpRequest" not in js
