@@ -124,6 +124,16 @@ def test_the_tones_toggle_marks_a_poem_and_hits_and_is_remembered(page, server, 
     assert marks(line) == list(line_tones("白日依山盡"))
     expect(page.locator("#legend")).to_be_visible()
 
+    # a 绝句 opens in the panel from its poem, checked as the corpus writes it
+    open_page(page, f"{server}/?poem={poem_id}")
+    page.locator("#poem .to-check").click()
+    expect(page.locator("#verdict")).to_have_text(re.compile(r"^合律(?!（)"))
+    expect(page.locator("#check-text")).to_have_value("白日依山盡，黃河入海流。\n欲窮千里目，更上一層樓。")
+    expect(page.locator(".grid .cell .ch").first).to_have_text("白")
+    page.go_back()
+    expect(page.locator("#poem h1")).to_have_text("登樓")
+
+    open_page(page, f"{server}/?q=白日依山尽")
     page.click("#tones")  # off again: no marks, no legend
     expect(page.locator("#tones")).to_have_attribute("aria-pressed", "false")
     expect(page.locator(".card .tc")).to_have_count(0)
@@ -195,6 +205,18 @@ def tab_until(page, element_id, limit=40):
         if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
             return
     raise AssertionError(f"Tab never reached #{element_id}")
+
+
+def test_a_poem_that_is_not_jinti_says_why_in_chinese(page, server):
+    open_page(page, f"{server}/?view=check&text=春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。")
+    expect(page.locator("#verdict")).to_have_text(re.compile(r"^非近体"))
+    reason = page.locator(".reason")
+    expect(reason).to_contain_text("押仄声韵")
+    expect(reason.locator(".en")).to_contain_text("仄韵")
+    expect(page.locator(".fault")).to_have_count(0)
+    expect(page.locator(".grid .cell")).to_have_count(20)
+    open_page(page, f"{server}/?view=check&text=白日依山尽，黄河入海流水。")
+    expect(page.locator(".reason")).to_contain_text("各句字数不一（5、6 字）")
 
 
 def test_the_panel_by_keyboard(page, server):
