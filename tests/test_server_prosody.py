@@ -241,11 +241,11 @@ BAD = [
     ("GET", "/api/find?rhyme=八阳", None, 400, "unknown_rhyme"),
     ("GET", "/api/find?rhyme=107", None, 400, "unknown_rhyme"),
     ("GET", "/api/find?rhymes_with=霜天", None, 400, "bad_char"),
-    ("GET", "/api/find?rhymes_with=a", None, 400, "unknown_char"),
+    ("GET", "/api/find?rhymes_with=𪚥", None, 400, "unknown_char"),  # a Han character the table lacks
     ("GET", "/api/find?rhymes_with=" + "霜" * 51, None, 400, "bad_request"),
     ("GET", "/api/find?tones=%20&rhyme=%20", None, 400, "empty_query"),
     ("GET", "/api/rhymes/霜天", None, 400, "bad_char"),
-    ("GET", "/api/rhymes/a", None, 400, "unknown_char"),
+    ("GET", "/api/rhymes/𪚥", None, 400, "unknown_char"),
     ("GET", "/api/rhymes/%20", None, 400, "bad_char"),
     ("GET", "/api/rhymes/霜?limit=0", None, 400, "bad_request"),
     ("GET", f"/api/rhymes/霜?limit={MAX_RHYME_BOOK_CHARS + 1}", None, 400, "bad_request"),
