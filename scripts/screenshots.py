@@ -36,7 +36,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with live_server(args.index, cwd=ROOT) as url, sync_playwright() as p:
-        with urllib.request.urlopen(url + "/api/info") as r:  # a --lexical-only index has no echoes to show
+        with urllib.request.urlopen(url.rstrip("/") + "/api/info") as r:  # a --lexical-only index has no echoes to show
             has_vectors = json.load(r)["has_vectors"]
         browser = launch_chromium(p)
         for name, viewport, scale in (("desktop", DESKTOP, 1), ("phone", PHONE, 2)):

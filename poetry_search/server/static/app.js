@@ -353,9 +353,10 @@ async function showPoem(state) {
   const hint = HAS_VECTORS ? el("p", { class: "hint" }, "点一句诗，看其他诗人笔下最相近的句子") : null;
   const meter = /绝|律/.test(poem.form || "") ? nav({ view: "check", text: poem.paragraphs.join("\n") },
     { class: "to-check" }, "查格律") : null;
-  box.replaceChildren(backButton(state), el("h1", {}, poem.title || "无题"),
+  // replaceChildren writes a null as the text "null": leave the parts this poem lacks out
+  box.replaceChildren(...[backButton(state), el("h1", {}, poem.title || "无题"),
     el("div", { class: "byline" }, poetLink(poem.author), poem.dynasty ? ` · ${poem.dynasty}` : ""),
-    source ? el("div", { class: "source" }, source, meter ? " · " : "", meter) : meter, stanzas, hint);
+    source ? el("div", { class: "source" }, source, meter ? " · " : "", meter) : meter, stanzas, hint].filter(Boolean));
   box.hidden = false;
   document.title = `${poem.title || "无题"} · ${poem.author || "佚名"} · 寻诗`;
   await toScript();
