@@ -86,13 +86,15 @@ def test_unknown_poet_is_not_found_with_suggestions(opened):
         opened.poet("李白", offset=-1)
 
 
-def _tiny_store(path):
-    """A store with poems under an alias (后主煜) and the canonical name (李煜), popularity set."""
+def _tiny_store(path, curated=()):
+    """A store with poems under an alias (后主煜) and the canonical name (李煜), popularity set;
+    the poems ``curated`` are in 唐诗三百首, the rest in 全唐诗."""
     from poetry_search.store.db import Store
 
     s = Store(path / "poetry.db", create=True)
     poems = [("a", "后主煜", 0.5), ("b", "李煜", 2.0), ("c", "李煜", None), ("d", "後主煜", 3.0), ("e", "李白", 9.0)]
-    s.insert_poems((pid, "quantangshi", "全唐诗", "五代", f"题{pid}", f"题{pid}", a, fold(a), "", "", "", "[]",
+    s.insert_poems((pid, "quantangshi", "唐诗三百首" if pid in curated else "全唐诗", "五代", f"题{pid}", f"题{pid}", a,
+                    fold(a), "", "", "", "[]",
                     json.dumps([f"{pid}句一，{pid}句二。"], ensure_ascii=False), "x.json", i)
                    for i, (pid, a, _) in enumerate(poems))
     s.insert_authors([("李煜", "李煜", "五代", "南唐后主，字重光。", "authors.song.json")])
@@ -123,6 +125,16 @@ def test_aliases_fold_into_one_poet_sorted_by_popularity(tmp_path):
     top = best_known(store, 2)
     assert [(t["name"], t["poems"]) for t in top] == [("李白", 1), ("李煜", 4)]  # 9.0 > 0.5+2+3
     assert poem_of_day(store, __import__("datetime").date.fromordinal(5 * 100)) == "e"  # pool: e d b a c
+
+
+def test_the_curated_editions_decide_who_is_best_known_and_the_day_s_poem(tmp_path):
+    from poetry_search.search.poets import best_known, famous_poems, poem_of_day
+
+    store = _tiny_store(tmp_path, curated=("a", "c"))  # 李煜's least popular poems are the editors' choice
+    top = best_known(store, 2)
+    assert [(t["name"], t["poems"]) for t in top] == [("李煜", 4), ("李白", 1)]  # 2 chosen poems > 0, 9.0 or not
+    assert famous_poems(store) == ["a", "c"]  # by popularity, unranked last
+    assert [poem_of_day(store, __import__("datetime").date.fromordinal(n)) for n in (10, 11)] == ["a", "c"]
 
 
 def test_api_author_matches_the_library_and_404s(client, opened):
@@ -157,19 +169,31 @@ def test_api_start_poem_and_poets(client, opened, corpus):
     j = client.get("/api/start").json()
     pop = _popularity(opened)
     order = {p.id: i for i, p in enumerate(corpus[0])}
-    pool = sorted(pop, key=lambda i: (pop[i] is None, -(pop[i] or 0), order[i]))[:100]
+    # the day's poem: one of the 100 most popular poems of the curated editions (the sample has two)
+    curated = {p.id for p in corpus[0] if fold(p.book) in ("唐诗三百首", "宋词三百首", "千家诗")}
+    assert 0 < len(curated) < len(corpus[0])
+    pool = sorted(curated, key=lambda i: (pop[i] is None, -(pop[i] or 0), order[i]))[:100]
     assert len(pool) == 100
     assert j["poem"]["id"] == pool[__import__("datetime").date.today().toordinal() % 100]
-    score, count = {}, {}
+    # poets: most poems in the curated editions, then summed popularity, then most poems
+    chosen, score, count = {}, {}, {}
     for p in corpus[0]:
         c = canonical_author(p.author)
         if c and c not in ("佚名", "无名氏"):
+            chosen[c] = chosen.get(c, 0) + (p.id in curated)
             score[c] = score.get(c, 0.0) + (pop[p.id] or 0.0)
             count[c] = count.get(c, 0) + 1
-    want = sorted(score, key=lambda c: (-score[c], -count[c], c))[:12]
+    want = sorted(score, key=lambda c: (-chosen[c], -score[c], -count[c], c))[:12]
     assert [p["canonical"] for p in j["poets"]] == want
     assert [p["poems"] for p in j["poets"]] == [count[c] for c in want]
-    assert len(j["lines"]) == 3
+    # example lines: first lines of the next famous poems, whole and of Chinese characters only
+    firsts = []
+    for pid in pool:
+        first = next((ln for ln in opened.poem(pid)["lines"] if ln["original"]), None)
+        if pid != j["poem"]["id"] and first and all("\u3400" <= ch <= "\u9fff" for ch in first["original"]) \
+                and first["original"] not in firsts:
+            firsts.append(first["original"])
+    assert len(j["lines"]) == 3 and j["lines"] == firsts[:3]
 
 
 def test_cli_poet_json_equals_the_library(sample_index, opened):

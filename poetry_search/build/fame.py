@@ -1,13 +1,18 @@
 """Popularity that means fame: per poem, from the dataset's rank/ hit counts, corrected for
-titles many poems share, with a prior for the poems rank/ does not cover.
+titles many poems share and for titles that are no title, with a prior for the poems rank/
+does not cover.
 
 ``rank/`` holds search-engine hit counts for "author title" of the poems of 全唐诗, 全宋诗 and
-全宋词 (lexical.read_popularity). Two things make those counts a poor measure of fame:
+全宋词 (lexical.read_popularity). Three things make those counts a poor measure of fame:
 
 * **Shared titles.** For a ci the title is its 词牌, and one author may have forty 浣溪沙; 无题
   and 句 are shared the same way. The count for "李曾伯 水调歌头" is one number for all of
   李曾伯's 水调歌头, and each of them got it whole. ``fame`` divides each poem's counts by the
   number of ranked poems of that author with that title before taking percentiles.
+* **Titles that are no title.** With no title, or one character (句, 松, 雪), "author title"
+  is a search for the author's name, and a name that is also a common word (本先, 無可, 如體)
+  has hit counts in the billions: those counts are dropped, and the poem takes another
+  edition's fame or its class prior as an unranked poem does.
 * **Collections without rank data** (曹操诗集, 南唐二主词, 水墨唐诗, 元曲, 花间集, 诗经 ...) had no
   popularity at all and sorted after every ranked poem. Fame gives them a prior measured on the
   ranked poems: the median fame of the ranked poems in the same class, where the class is
@@ -36,6 +41,9 @@ log = logging.getLogger("poetry_search")
 # Anthologies of famous poems chosen by editors (not complete collections); the corpus names them so.
 CURATED_BOOKS = ("唐诗三百首", "宋词三百首", "千家诗")
 EDITION_CLASSES = (1, 2, 3)  # 1, 2, 3 or more books hold the poem
+# A title shorter than this (none, 句, 松, 雪) makes "author title" a search for the author's name,
+# often a common word (本先, 無可, 如體): its hit count says nothing about the poem.
+MIN_TITLE_CHARS = 2
 
 
 def read_rank_counts(rank_dir: Path, sources: Sequence[str], positions: Sequence[int], authors: Sequence[str],
@@ -164,11 +172,13 @@ def corpus_fame(sources: Sequence[str], positions: Sequence[int], authors: Seque
         counts = read_rank_counts(Path(rank_dir), sources, positions, raw, tfold, fold)
     else:
         counts = np.full((n, len(ENGINES)), np.nan)
+    bases = [fold(title_base(t)) for t in titles]
+    counts[np.array([len(b) < MIN_TITLE_CHARS for b in bases], bool)] = np.nan  # what was searched was the name alone
     lines = [(a, b) if a >= 0 else ("poem", i) for i, (a, b) in enumerate(first_lines)]
     text_keys = group_ids(lines)
     poem_keys = group_ids(list(zip(text_keys.tolist(), canon)))
     ranked = ~np.isnan(counts).all(axis=1)
-    shared = shared_title_counts(group_ids(canon), group_ids([fold(title_base(t)) for t in titles]), ranked)
+    shared = shared_title_counts(group_ids(canon), group_ids(bases), ranked)
     editions = edition_counts(text_keys, group_ids(list(books)))
     curated = np.array([b in curated_books for b in books], bool)
     return fame(counts, shared, poem_keys, editions, curated, title_power)

@@ -154,9 +154,13 @@ def line_tones(text: str) -> str:
     return text.translate(_marks())
 
 
-def _is_han(c: str) -> bool:
+def is_han(c: str) -> bool:
+    """A Chinese character (CJK unified ideographs, their extensions and compatibility forms)."""
     o = ord(c)
     return 0x3400 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x3FFFF
+
+
+_is_han = is_han
 
 
 def last_char(text: str) -> str:

@@ -15,13 +15,14 @@ import datetime as _dt
 import json
 from collections import Counter
 
+from ..build.fame import CURATED_BOOKS
 from ..corpus.authors import canonical_author, names_of
 from ..corpus.normalize import fold
 from ..errors import PoemNotFoundError, UsageProblem
 from ..options import MAX_K, MAX_OFFSET
 from .suggest import suggest_names
 
-FAMOUS_POOL = 100  # the poem of the day is drawn from this many most popular poems
+FAMOUS_POOL = 100  # the poem of the day is drawn from this many famous poems
 
 
 def _check_page(k: int, offset: int) -> None:
@@ -82,27 +83,36 @@ def _poem_rows(rows) -> list[dict]:
 
 
 def best_known(store, n: int = 12) -> list[dict]:
-    """The ``n`` poets whose poems are read most (popularity summed over their poems; by number of
-    poems in an index without popularity): ``name``, ``canonical``, ``poems``, aliases folded."""
+    """The ``n`` best-known poets: the most poems in the curated editions (``CURATED_BOOKS``: the
+    editors' choice of famous poems), then popularity summed over their poems, then the most
+    poems: ``name``, ``canonical``, ``poems``, aliases folded. Popularity alone would crown the
+    most prolific (陆游's ten thousand poems outweigh 王维's four hundred)."""
     if n < 1:
         raise UsageProblem("-n must be at least 1")
     merged: dict[str, dict] = {}
-    for norm, shown, count, pop in store.best_known_authors(n * 2):  # aliases merge: ask for spare rows
+    for norm, shown, count, chosen, pop in store.best_known_authors(n * 2, CURATED_BOOKS):  # aliases merge: spare rows
         canon = canonical_author(norm)
         m = merged.setdefault(canon, {"name": shown if norm == canon else canon, "canonical": canon, "poems": 0,
-                                      "score": 0.0})
+                                      "chosen": 0, "score": 0.0})
         if norm == canon:
             m["name"] = shown
         m["poems"] += count
+        m["chosen"] += chosen or 0
         m["score"] += pop or 0.0
-    ranked = sorted(merged.values(), key=lambda m: (-m["score"], -m["poems"], m["canonical"]))[:n]
+    ranked = sorted(merged.values(), key=lambda m: (-m["chosen"], -m["score"], -m["poems"], m["canonical"]))[:n]
     return [{"name": m["name"], "canonical": m["canonical"], "poems": m["poems"]} for m in ranked]
 
 
+def famous_poems(store, n: int = FAMOUS_POOL) -> list[str]:
+    """Ids of the ``n`` most popular poems of the curated editions (of every poem where the index
+    has none of them)."""
+    return store.most_popular_poems(n, CURATED_BOOKS) or store.most_popular_poems(n)
+
+
 def poem_of_day(store, day: _dt.date | None = None) -> str | None:
-    """The id of the day's poem: one of the ``FAMOUS_POOL`` most popular, a different one each day
-    (in turn through the pool); None for an empty index."""
-    pool = store.most_popular_poems(FAMOUS_POOL)
+    """The id of the day's poem: one of the ``FAMOUS_POOL`` famous poems (``famous_poems``), a
+    different one each day (in turn through the pool); None for an empty index."""
+    pool = famous_poems(store)
     if not pool:
         return None
     day = day or _dt.date.today()

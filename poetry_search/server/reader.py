@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..corpus.textin import read_text
 from ..errors import UsageProblem
+from ..prosody.rhymes import is_han
 from ..options import MAX_FILTER_CHARS, MAX_K, MAX_OFFSET, MAX_START_POETS
 from . import models, params
 from .api import Holder, folds
@@ -110,11 +111,12 @@ def api_start(holder: Holder, script: ScriptParam = "orig",
         if poem is not None:  # the shape of /api/poems/{id}, with no query to highlight
             poem["folds"] = folds(None, [poem.get("title", "")] + list(poem.get("paragraphs", [])))
         lines = []
-        for other in idx.store.most_popular_poems(EXAMPLE_LINES + 1):
+        for other in P.famous_poems(idx.store):
             if other != pid and len(lines) < EXAMPLE_LINES:
-                first = [ln for ln in idx.poem(other)["lines"] if ln["original"]]
-                if first:
-                    lines.append(first[0]["original"])
+                first = [ln["original"] for ln in idx.poem(other)["lines"] if ln["original"]]
+                # a line to type: whole (no □ for a lost character), of Chinese characters only
+                if first and all(is_han(c) for c in first[0]) and first[0] not in lines:
+                    lines.append(first[0])
         return {"poem": poem, "poets": P.best_known(idx.store, n), "lines": lines}
 
     return convert(holder.run(call), script)

@@ -661,21 +661,25 @@ class Store:
             [*names, k, offset]).fetchall()
         return total, rows
 
-    def best_known_authors(self, n: int) -> list[tuple[str, str, int, float]]:
-        """(folded author, a corpus name, poems, summed popularity) of the ``n`` authors whose poems'
-        popularity sums highest (by poem count where nothing is ranked)."""
+    def best_known_authors(self, n: int, books: Sequence[str] = ()) -> list[tuple[str, str, int, int, float]]:
+        """(folded author, a corpus name, poems, poems in ``books``, summed popularity) of the ``n``
+        authors with the most poems in ``books`` (folded book names), then the highest summed
+        popularity, then the most poems."""
         pop = "coalesce(sum(popularity), 0)" if self.has_lexicon else "0"
+        marks = ",".join("?" * len(books))
+        chosen = f"sum(book IN ({marks}))" if books else "0"
         return self.conn.execute(
-            f"SELECT author_norm, min(author), count(*) AS n, {pop} AS p FROM poems WHERE author_norm != '' "
-            "AND author_norm NOT IN ('佚名', '无名氏') GROUP BY author_norm ORDER BY p DESC, n DESC, author_norm LIMIT ?",
-            (n,)).fetchall()
+            f"SELECT author_norm, min(author), count(*) AS n, {chosen} AS c, {pop} AS p FROM poems WHERE author_norm != '' "
+            "AND author_norm NOT IN ('佚名', '无名氏') GROUP BY author_norm ORDER BY c DESC, p DESC, n DESC, author_norm LIMIT ?",
+            (*books, n)).fetchall()
 
-    def most_popular_poems(self, n: int) -> list[str]:
-        """Ids of the ``n`` most popular poems (unranked ones after, in corpus order)."""
-        if not self.has_lexicon:
-            return [r[0] for r in self.conn.execute("SELECT id FROM poems ORDER BY rowid LIMIT ?", (n,))]
-        return [r[0] for r in self.conn.execute(
-            "SELECT id FROM poems ORDER BY popularity IS NULL, popularity DESC, rowid LIMIT ?", (n,))]
+    def most_popular_poems(self, n: int, books: Sequence[str] = ()) -> list[str]:
+        """Ids of the ``n`` most popular poems (unranked ones after, in corpus order), of ``books``
+        (folded book names) when given."""
+        marks = ",".join("?" * len(books))
+        where = f" WHERE book IN ({marks})" if books else ""
+        order = "popularity IS NULL, popularity DESC, rowid" if self.has_lexicon else "rowid"
+        return [r[0] for r in self.conn.execute(f"SELECT id FROM poems{where} ORDER BY {order} LIMIT ?", (*books, n))]
 
     def poems_filtered(self, k: int, offset: int = 0, author=None, dynasty=None, collection=None,
                        form=None) -> tuple[int, list[tuple]]:
