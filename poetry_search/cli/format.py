@@ -59,20 +59,35 @@ def score(s: float | None) -> str:
     return "—" if s is None else f"{s:.4f}"
 
 
-def hits_table(hits, poems: bool) -> str:
-    """The table of line hits, or of poems with their matching lines under each."""
+def rhyme_label(groups: list[str] | None) -> str:
+    """A line's 平水韵 group(s) as a cell: 七阳, 十四寒/十五翰, — when unknown."""
+    return "/".join(groups) if groups else "—"
+
+
+def hits_table(hits, poems: bool, prosody: bool = False) -> str:
+    """The table of line hits, or of poems with their matching lines under each; ``prosody``:
+    with each line's 平水韵 tones and rhyme group (after a search by them)."""
     if poems:
         rows = [[str(p.rank), score(p.score), p.title, p.author or "—", p.dynasty, p.form or "", p.poem_id] for p in hits]
         head, rule, *body = format_table(["#", "score", "title", "author", "dynasty", "form", "poem id"], rows).splitlines()
         out = [head, rule]
         for line, p in zip(body, hits):
             out.append(line)
-            out += [f"   ↳ [{h.match}] {clip(h.context or h.original, CONTEXT_WIDTH)}" for h in p.lines]
+            if prosody:
+                out += [f"   ↳ [{h.match}] {h.tones or '—'}  {rhyme_label(h.rhyme)}  {clip(h.original, CONTEXT_WIDTH)}"
+                        for h in p.lines]
+            else:
+                out += [f"   ↳ [{h.match}] {clip(h.context or h.original, CONTEXT_WIDTH)}" for h in p.lines]
             if not p.lines and p.first_line:
                 out.append(f"   ↳ {clip(p.first_line, CONTEXT_WIDTH)}")
         return "\n".join(out)
+    headers = ["#", "score", "match", "line", "title", "author", "dynasty", "book"]
     rows = [[str(h.rank), score(h.score), h.match, h.original, h.title, h.author or "—", h.dynasty, h.book] for h in hits]
-    head, rule, *body = format_table(["#", "score", "match", "line", "title", "author", "dynasty", "book"], rows).splitlines()
+    if prosody:  # the tones under the line they describe, then the rhyme
+        headers[4:4] = ["tones", "rhyme"]
+        for r, h in zip(rows, hits):
+            r[4:4] = [h.tones or "—", rhyme_label(h.rhyme)]
+    head, rule, *body = format_table(headers, rows).splitlines()
     out = [head, rule]
     for line, h in zip(body, hits):
         out.append(line)
@@ -91,12 +106,13 @@ def query_text(query: str, hits, poems: bool) -> str:
     return f"{query}\n{hits_table(hits, poems)}\n"
 
 
-def find_text(pattern: str | None, title: str | None, author: str | None, result, grouped: bool) -> str:
-    """The count line of a find, then its hits."""
+def find_text(pattern: str | None, title: str | None, author: str | None, result, grouped: bool,
+              prosody: bool = False) -> str:
+    """The count line of a find, then its hits (``prosody``: with their tones and rhyme)."""
     what = ("poem" if grouped else "line") + ("" if result.total == 1 else "s")
     shown = f"{result.offset + 1}-{result.offset + len(result.hits)}" if result.hits else "none"
     head = f"{pattern or title or author}: {result.total:,} {what} (showing {shown})"
-    return head + ("\n" + hits_table(result.hits, grouped) if result.hits else "")
+    return head + ("\n" + hits_table(result.hits, grouped, prosody) if result.hits else "")
 
 
 def poem_text(p: dict) -> str:
