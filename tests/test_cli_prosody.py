@@ -152,3 +152,65 @@ def test_find_bad_prosody_values_are_one_line(lexical_sample_index, args, words)
         assert r.returncode == 0 and "0 lines" in r.stdout, r.stderr
         return
     _one_line_error(r, *words)
+
+
+# -- rhyme -----------------------------------------------------------------------------------------
+
+
+def test_rhyme_counts_equal_a_count_over_the_corpus_files(lexical_sample_index):
+    from test_tones import _corpus_finals
+
+    from poetry_search.prosody import rhymes
+
+    finals = _corpus_finals()  # read from data/sample's JSON, not from the index
+    assert sum(finals.values()) > 10_000
+    r = run_cli("rhyme", "霜", "--limit", "0", "--json", "--index", str(lexical_sample_index))
+    assert r.returncode == 0, r.stderr
+    book = json.loads(r.stdout)
+    assert book["char"] == "霜" and len(book["groups"]) == 1
+    g = book["groups"][0]
+    assert (g["name"], g["full_name"], g["tone"]) == ("七阳", "下平七阳", "平")
+    members = rhymes.group_members("七阳")
+    assert len(g["characters"]) == len(members) > 100
+    assert {c["char"] for c in g["characters"]} == set(members)
+    for c in g["characters"]:
+        assert c["lines"] == finals[c["char"]], c
+    counts = [c["lines"] for c in g["characters"]]
+    assert counts == sorted(counts, reverse=True) and counts[0] > 10
+    # the table: the heading, then the most used first, with their counts
+    r = run_cli("rhyme", "霜", "--limit", "8", "--index", str(lexical_sample_index))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert out[0] == "霜: 下平七阳（平声）"
+    assert out[2].startswith(f"下平七阳（平声）: {len(members)} characters, most used first")
+    top = sorted(members, key=lambda c: -finals[c])[:8]
+    cells = re.findall(r"(\S) (\d[\d,]*)", out[3])
+    assert len(cells) == 8 and len(out) == 4
+    assert [int(n.replace(",", "")) for _, n in cells] == [finals[c] for c in top]
+    assert {c for c, _ in cells} <= set(members)
+
+
+def test_rhyme_of_a_character_of_two_groups(lexical_sample_index):
+    r = run_cli("rhyme", "看", "--limit", "5", "--json", "--index", str(lexical_sample_index))
+    assert r.returncode == 0, r.stderr
+    book = json.loads(r.stdout)
+    assert [(g["full_name"], g["tone"]) for g in book["groups"]] == [("上平十四寒", "平"), ("去声十五翰", "仄")]
+    assert [len(g["characters"]) for g in book["groups"]] == [5, 5]
+    r = run_cli("rhyme", "看", "--limit", "5", "--index", str(lexical_sample_index))
+    assert r.stdout.splitlines()[0] == "看: 上平十四寒（平声）、去声十五翰（仄声）"
+    assert r.stdout.count("most used first") == 2
+
+
+@pytest.mark.parametrize("char, words", [
+    ("", ["got nothing"]),
+    ("霜天", ["one character", "霜天"]),
+    ("a", ["Chinese character"]),
+    ("，", ["Chinese character"]),
+    ("𪚥", ["not in the 平水韵 table"]),
+])
+def test_rhyme_bad_character_is_one_line(lexical_sample_index, char, words):
+    _one_line_error(run_cli("rhyme", char, "--index", str(lexical_sample_index)), *words)
+
+
+def test_rhyme_bad_limit_is_one_line(lexical_sample_index):
+    _one_line_error(run_cli("rhyme", "霜", "--limit", "-1", "--index", str(lexical_sample_index)), "limit")

@@ -212,10 +212,14 @@ def rhyme_group(name: str) -> rhymes.Group:
 
 
 def one_char(char: str, what: str) -> str:
-    """``char`` stripped, which must be one character."""
+    """``char`` stripped, which must be one Chinese character."""
     c = (char or "").strip()
+    if not c:
+        raise UsageProblem(f"{what} takes one character, got nothing: pass e.g. 霜", code="bad_char")
     if len(c) != 1:
         raise UsageProblem(f"{what} takes one character, got {quote(char or '')}: pass e.g. 霜", code="bad_char")
+    if not rhymes._is_han(c):
+        raise UsageProblem(f"{what} takes a Chinese character, got {quote(c)}: pass e.g. 霜", code="bad_char")
     return c
 
 
@@ -263,6 +267,8 @@ def rhyme_book(char: str, counts, limit: int | None = None) -> RhymeBook:
     """The rhyme book entry of ``char``; ``counts(chars) -> {char: lines}`` gives the corpus's
     counts (``Store.rhyme_char_counts``); ``limit``: at most that many characters a group."""
     c = one_char(char, "rhyme")
+    if limit is not None and limit < 0:
+        raise UsageProblem(f"the limit must be 0 (every character) or more, got {limit}", code="bad_request")
     form, groups = rhymes.lookup(c)
     if not groups:
         raise UsageProblem(f"{c} is not in the 平水韵 table: try its traditional or simplified form", code="unknown_char")
@@ -291,7 +297,11 @@ def check(text: str | Sequence[str], strict: bool = False) -> meter.Verdict:
     if len(joined) > MAX_CHECK_CHARS:
         raise UsageProblem(f"the poem is {len(joined)} characters long: a 律诗 has 56 at most; the limit is "
                            f"{MAX_CHECK_CHARS}", code="text_too_long")
-    return meter.check([fold_invisible(s) for s in lines], strict=strict)
+    folded = [fold_invisible(s) for s in lines]
+    if not any(meter.split_lines(s) for s in folded):
+        raise UsageProblem("nothing to check: the text has no Chinese characters; pass a poem, e.g. "
+                           "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。", code="empty_query")
+    return meter.check(folded, strict=strict)
 
 
 __all__ = [
