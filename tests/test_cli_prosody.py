@@ -214,3 +214,133 @@ def test_rhyme_bad_character_is_one_line(lexical_sample_index, char, words):
 
 def test_rhyme_bad_limit_is_one_line(lexical_sample_index):
     _one_line_error(run_cli("rhyme", "霜", "--limit", "-1", "--index", str(lexical_sample_index)), "limit")
+
+
+# -- check -----------------------------------------------------------------------------------------
+
+SHANJU = "空山新雨后，天气晚来秋。明月松间照，清泉石上流。竹喧归浣女，莲动下渔舟。随意春芳歇，王孙自可留。"
+DENGGAO = ("風急天高猿嘯哀，渚清沙白鳥飛迴。無邊落木蕭蕭下，不盡長江滾滾來。"
+           "萬里悲秋常作客，百年多病獨登臺。艱難苦恨繁霜鬢，潦倒新停濁酒杯。")
+CHUNXIAO = "春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。"
+DENG_GUANQUE = ["白日依山尽", "黄河入海流", "欲穷千里目", "更上一层楼"]
+
+
+def _rows(out: str) -> list[list[str]]:
+    """The rows of check's line table: #, line, tones, pattern, then one mark a character."""
+    return [re.split(r"\s+", line.strip()) for line in out.splitlines() if re.match(r"[1-8]  \S", line)]
+
+
+def _check(*args, input=None) -> dict:
+    r = run_cli("check", *args, "--json", input=input)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.mark.parametrize("text, form, pattern, rhyme", [
+    (SHANJU, "五律", "平起首句不入韵", "下平十一尤"),
+    (DENGGAO, "七律", "仄起首句入韵", "上平十灰"),
+])
+def test_check_famous_poems_are_helv(text, form, pattern, rhyme):
+    n, width = {"五律": (8, 5), "七律": (8, 7)}[form]
+    v = _check(text)
+    assert (v["verdict"], v["ok"], v["form"], v["pattern"]) == ("合律", True, form, pattern)
+    assert rhyme.endswith(v["rhyme"]) and v["faults"] == []
+    assert len(v["lines"]) == len(v["marks"]) == len(v["tones"]) == n
+    assert all(len(m) == width and set(m) == {"合"} for m in v["marks"])
+    r = run_cli("check", text)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert out[0] == f"{form} · {pattern} · 韵 {rhyme}"
+    rows = _rows(r.stdout)
+    assert len(rows) == n
+    for i, row in enumerate(rows):
+        assert row[:4] == [str(i + 1), v["lines"][i], v["tones"][i], v["expected"][i]]
+        assert len(row[4:]) == width and set(row[4:]) <= {"○", "◐"}
+        # ◐ exactly where the tone differs from the pattern, and only at 一三五 (0, 2, 4 in 七言)
+        chosen = {(x["line"], x["position"]): x["tone"] for x in v["readings"]}
+        for p, mark in enumerate(row[4:]):
+            tone = chosen.get((i, p), v["tones"][i][p])
+            assert (mark == "◐") == (tone not in (v["expected"][i][p], "中")), (i, p)
+            assert mark == "○" or p in (0, 2, 4)
+    assert "verdict: 合律" in out and f"rhyme: {rhyme} " in r.stdout
+    assert any(line.startswith("marks: ○ 合") for line in out)
+
+
+@pytest.mark.parametrize("changes, fault", [
+    ({1: "大河入海流"}, (1, 0, "孤平")),
+    ({3: "更上一层台"}, (3, 4, "出韵")),
+    ({3: "登高望远楼"}, (3, 1, "失对")),
+])
+def test_check_a_copy_broken_in_one_rule(changes, fault):
+    lines = [changes.get(i, s) for i, s in enumerate(DENG_GUANQUE)]
+    text = "，".join(lines) + "。"
+    v = _check(text)
+    assert v["verdict"] == "不合"
+    assert [(f["line"], f["position"], f["rule"]) for f in v["faults"]] == [fault]
+    r = run_cli("check", text)
+    assert r.returncode == 0, r.stderr
+    rows = _rows(r.stdout)
+    assert len(rows) == 4
+    line, position, rule = fault
+    assert rows[line][4 + position] == "✗"
+    assert sum(row[4:].count("✗") for row in rows) == sum(m.count("不合") for m in v["marks"]) >= 1
+    assert "verdict: 不合" in r.stdout
+    faults = [re.split(r"\s+", s.strip()) for s in r.stdout.splitlines() if re.match(r"1 {6}\d", s)]
+    assert len(faults) == 1
+    assert faults[0][:5] == ["1", str(line + 1), str(position + 1), lines[line][position], rule]
+
+
+def test_check_names_the_aojiu():
+    v = _check("白日依水尽，黄河东入流。欲穷千里目，更上一层楼。")
+    assert v["verdict"] == "合律（拗救）" and v["faults"] == []
+    r = run_cli("check", "白日依水尽，黄河东入流。欲穷千里目，更上一层楼。")
+    assert "verdict: 合律（拗救）: 对句相救" in r.stdout
+    rows = _rows(r.stdout)
+    assert rows[0][4:] == ["○", "○", "○", "△", "○"]
+
+
+def test_check_chunxiao_is_not_jinti_and_stdin_reads_the_same():
+    v = _check(CHUNXIAO)
+    assert v["verdict"] == "非近体" and v["reason"].startswith("仄韵") and v["faults"] == []
+    assert _check("-", input="春眠不觉晓，处处闻啼鸟。\n夜来风雨声，花落知多少。\n") == v
+    r = run_cli("check", CHUNXIAO)
+    assert r.returncode == 0 and "verdict: 非近体 (仄韵" in r.stdout and "✗" not in r.stdout
+    assert _check("-", input="\n".join(DENG_GUANQUE) + "\n")["verdict"] == "合律"
+
+
+def test_check_a_sample_poem_by_id(lexical_sample_index):
+    with _db(lexical_sample_index) as conn:
+        found = conn.execute("SELECT id, paragraphs FROM poems WHERE title = '登鸛雀樓'").fetchall()
+    assert len(found) == 1
+    poem_id, paragraphs = found[0]
+    v = _check("--poem", poem_id, "--index", str(lexical_sample_index))
+    assert v["verdict"] == "合律" and v["form"] == "五绝" and len(v["lines"]) == 4
+    assert "".join(v["lines"]) == re.sub(r"[，。\s]", "", "".join(json.loads(paragraphs)))
+    r = run_cli("check", "--poem", poem_id, "--index", str(lexical_sample_index))
+    assert r.returncode == 0 and r.stdout.startswith("五绝 · 仄起首句不入韵 · 韵 下平十一尤")
+    r = run_cli("check", "--poem", "no-such-poem", "--index", str(lexical_sample_index))
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "no poem has id" in r.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    ([""], ["empty"]),
+    (["，。！"], ["no Chinese characters"]),
+    (["白日依山尽，黄河入海流。欲穷千里目，更上一层𪚥。"], ["not in the 平水韵 table", "𪚥"]),
+    ([], ["TEXT", "--poem"]),
+    (["白日依山尽", "--poem", "x"], ["not both"]),
+    (["白" * 500], ["limit"]),
+])
+def test_check_bad_input_is_one_line(args, words):
+    _one_line_error(run_cli("check", *args), *words)
+
+
+def test_check_bad_stdin_is_one_line():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "poetry_search", "check", "-"], input=b"\xff\xfe\x00", capture_output=True,
+                       cwd=ROOT)
+    r.stderr, r.stdout = r.stderr.decode(), r.stdout.decode()
+    _one_line_error(r, "stdin", "utf-8")
