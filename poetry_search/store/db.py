@@ -266,6 +266,13 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         return [r[0] for r in self.conn.execute(sql, params)]
 
+    def count_poems(self, author: str | None = None, dynasty: str | None = None, collection: str | None = None,
+                    form: str | None = None) -> int:
+        """How many poems match every given (folded) filter."""
+        where, params = self._filters(author, dynasty, collection, form)
+        sql = "SELECT count(*) FROM poems" + (" WHERE " + " AND ".join(where) if where else "")
+        return self.conn.execute(sql, params).fetchone()[0]
+
     def spread_texts(self, n: int) -> list[str]:
         """About ``n`` texts spread evenly over the table (for checks against another computation)."""
         total = self.count("texts")
