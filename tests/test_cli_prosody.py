@@ -143,7 +143,8 @@ def test_find_table_shows_tones_and_rhyme(lexical_sample_index, stored):
     (["--tones", " "], ["empty"]),
     (["--rhyme", "七羊"], ["七羊", "七阳"]),
     (["--rhymes-with", "霜天"], ["one character"]),
-    (["--rhymes-with", "a"], ["not in the 平水韵 table"]),
+    (["--rhymes-with", "a"], ["Chinese character"]),
+    (["--rhymes-with", "𪚥"], ["not in the 平水韵 table"]),
     (["明月", "--tones", "平平"], []),
 ])
 def test_find_bad_prosody_values_are_one_line(lexical_sample_index, args, words):
@@ -344,3 +345,28 @@ def test_check_bad_stdin_is_one_line():
                        cwd=ROOT)
     r.stderr, r.stdout = r.stderr.decode(), r.stdout.decode()
     _one_line_error(r, "stdin", "utf-8")
+
+
+def test_filters_over_many_candidates_equal_the_sql_check(lexical_sample_index, stored):
+    """The mask a filter's texts make (large candidate sets) and the SQL check of each candidate
+    (small ones) agree, and both equal a scan of the lines' poems."""
+    from poetry_search import Index
+    from poetry_search.search import lexical
+
+    idx = Index.open(lexical_sample_index)
+    ids = idx.prosody.match(tones="*平")
+    assert ids.size > lexical.MASK_MIN_CANDIDATES
+    with _db(lexical_sample_index) as conn:
+        for args in ({"dynasty": "唐"}, {"dynasty": "宋"}, {"author": "李白"}, {"collection": "唐诗三百首", "dynasty": "唐"}):
+            where = " AND ".join(f"poems.{'book' if k == 'collection' else 'author_canon' if k == 'author' else k} = ?"
+                                 for k in args)
+            allowed = {r[0] for r in conn.execute(f"SELECT DISTINCT lines.text_id FROM lines JOIN poems ON poems.id = "
+                                                  f"lines.poem_id WHERE {where}", list(args.values()))}
+            want = sorted(set(ids.tolist()) & allowed)
+            filters = idx.filters(**args)
+            by_sql = idx.store.filter_texts(ids, **filters.store_args())
+            got = idx.lexical.filtered(ids, filters)
+            assert len(got) == len(want) == len(by_sql) > 0, args
+            assert got.tolist() == want == sorted(by_sql), args
+            assert tuple(sorted(filters.store_args().items())) in idx.lexical._masks, args  # the mask was used
+            assert idx.find(tones="*平", k=5, **args).total == len(want)
