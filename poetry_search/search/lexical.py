@@ -47,6 +47,7 @@ class LexicalSearch:
         self._paragraphs: CharIndex | None | bool = False  # False: not read yet
         self._near: NearIndex | None | bool = False
         self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()  # filters -> which texts pass them
+        self._seen: OrderedDict[tuple, bool] = OrderedDict()  # filters searched over many candidates
         self._masks_lock = threading.Lock()
         self._lines_per_poem: float | None = None
 
@@ -75,11 +76,18 @@ class LexicalSearch:
             return None
         if self._lines_per_poem is None:
             self._lines_per_poem = self.store.count("lines") / max(1, self.store.count("poems"))
-        if self.store.count_poems(**args) * self._lines_per_poem > CHECK_COST * candidates:
+        # worth reading at once when cheaper than checking the candidates; else on the filter's
+        # second search over many candidates (it is kept for the next ones)
+        with self._masks_lock:
+            seen = key in self._seen
+            self._seen[key] = True
+            self._seen.move_to_end(key)
+            while len(self._seen) > 4 * FILTER_MASKS:
+                self._seen.popitem(last=False)
+        if not seen and self.store.count_poems(**args) * self._lines_per_poem > CHECK_COST * candidates:
             return None
         mask = np.zeros(self._lexicon().text().lengths.size, bool)
-        allowed = np.fromiter(self.store.text_ids(**args), dtype=np.int64)
-        mask[allowed] = True
+        mask[np.fromiter(self.store.text_ids(**args, distinct=False), dtype=np.int64)] = True
         with self._masks_lock:
             self._masks[key] = mask
             while len(self._masks) > FILTER_MASKS:
