@@ -303,6 +303,9 @@ def test_check_names_the_aojiu():
 def test_check_chunxiao_is_not_jinti_and_stdin_reads_the_same():
     v = _check(CHUNXIAO)
     assert v["verdict"] == "非近体" and v["reason"].startswith("仄韵") and v["faults"] == []
+    from poetry_search import check  # the library call, no index
+
+    assert check(CHUNXIAO).as_dict() == v
     assert _check("-", input="春眠不觉晓，处处闻啼鸟。\n夜来风雨声，花落知多少。\n") == v
     r = run_cli("check", CHUNXIAO)
     assert r.returncode == 0 and "verdict: 非近体 (仄韵" in r.stdout and "✗" not in r.stdout
