@@ -163,7 +163,7 @@ def run(index_path: Path, repeat: int, only: str = "all") -> dict:
         first = ours()
         scan_ids = scan()
         # every hit compared where there are few; else the count, and the page among the scan's
-        got = (sorted(h.id for h in index.find(pattern, k=first.total, **kw).hits) if first.total <= 20_000
+        got = (sorted(h.id for h in index.find(pattern, k=max(1, first.total), **kw).hits) if first.total <= 20_000
                else None)
         same = (got == sorted(scan_ids)) if got is not None else (
             first.total == len(scan_ids) and {h.id for h in first.hits} <= set(scan_ids))
