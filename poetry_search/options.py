@@ -58,6 +58,7 @@ MAX_POEM_ID_CHARS = 200
 MAX_BODY_BYTES = 16 * 1024
 MAX_CHECK_CHARS = 400  # a poem given to check (a 七律 is 56 characters and its punctuation)
 RHYME_BOOK_CHARS = 40  # characters a group that the rhyme book shows unless told otherwise
+MAX_RHYME_BOOK_CHARS = 2000  # the most characters a group that one rhyme-book request may ask for (四支, the largest, has 1,768)
 
 # -- the server ----------------------------------------------------------------------------------
 MAX_BATCH = 32  # concurrent searches with the same arguments that share one encoder pass

@@ -2,6 +2,8 @@
 
     python scripts/screenshots.py --index index --out docs     # what `make screenshots` runs
 
+On an index built with --lexical-only the poem is shown without its echoes (they need vectors).
+
 Same set-up as the browser tests (live_server): a real `poetry-search serve` in a
 child process, Debian's Chromium driven headless by Playwright.
 """
@@ -9,7 +11,9 @@ child process, Debian's Chromium driven headless by Playwright.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +36,8 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with live_server(args.index, cwd=ROOT) as url, sync_playwright() as p:
+        with urllib.request.urlopen(url.rstrip("/") + "/api/info") as r:  # a --lexical-only index has no echoes to show
+            has_vectors = json.load(r)["has_vectors"]
         browser = launch_chromium(p)
         for name, viewport, scale in (("desktop", DESKTOP, 1), ("phone", PHONE, 2)):
             page = browser.new_page(viewport=viewport, device_scale_factor=scale)
@@ -47,8 +53,9 @@ def main() -> None:
             author = page.locator(".card .author").first.inner_text()
             page.locator(".card .line").first.click()
             page.wait_for_selector(".verse.hit")
-            page.locator(".verse.hit").click()
-            page.wait_for_selector(".echoes li")
+            if has_vectors:
+                page.locator(".verse.hit").click()
+                page.wait_for_selector(".echoes li")
             page.mouse.move(0, 0)  # no hover state in the picture
             page.screenshot(path=str(out / f"poem-{name}.png"), full_page=True)
             page.locator("#poem .byline .author").click()

@@ -166,10 +166,12 @@ def test_eval_attribution_on_the_fixture(index, corpus):
     from poetry_search.evaluate.tasks import evaluate
 
     lines: dict[str, set[str]] = {}
+    books: dict[str, set[str]] = {}
     for p, ls, _ in corpus:
         if fold(p.book) in CURATED_BOOKS and canonical_author(p.author) not in ("", "无名氏", "佚名", "不详", "失名"):
             for ln in ls:
                 lines.setdefault(ln, set()).add(canonical_author(p.author))
+                books.setdefault(ln, set()).add(fold(p.book))
     t = evaluate(index, tasks=["attribution"]).tasks[0]
     got = t.details["lines"]
     assert t.task == "attribution" and t.n == len(lines) == got["n"] and len(lines) >= 20
@@ -180,6 +182,15 @@ def test_eval_attribution_on_the_fixture(index, corpus):
     for w in got["wrong"]:
         assert w["named"] not in lines[w["text"]]
     assert 0 < t.model["couplets_found"] <= 1 and t.details["couplets"]["n"] >= 5
+    # poet right by edition, counted again from the fixture's own poems
+    wrong, missed = {w["text"] for w in got["wrong"]}, set(got["misses"])
+    want_by_book = {}
+    for book in CURATED_BOOKS:
+        found = [ln for ln, bs in books.items() if book in bs and ln not in missed]
+        if found:
+            want_by_book[book] = {"right": sum(ln not in wrong for ln in found), "found": len(found)}
+    assert len(got["by_book"]) == len(want_by_book) >= 2 and got["by_book"] == want_by_book
+    assert "poet right by edition" in t.note
 
 
 def test_exclude_author_folds_aliases(index, corpus):

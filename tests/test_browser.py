@@ -414,3 +414,16 @@ def test_axe_finds_no_serious_violation(browser, server, opened, viewport):
         bad[name] = [(v["id"], v["impact"], len(v["nodes"])) for v in found if v["impact"] in ("serious", "critical")]
     ctx.close()
     assert bad == {name: [] for name in views}, bad
+
+
+def test_a_poem_on_a_lexical_only_index_shows_only_its_own_parts(page, lexical_sample_index):
+    # no vectors: no echo hint, and nothing the page lacks is written out as text ("null")
+    ci = json.loads((ROOT / "data" / "sample" / "songci" / "宋词三百首.json").read_text(encoding="utf-8"))
+    with live_server(lexical_sample_index, cwd=ROOT) as url:
+        for poem_id, first in [("songci/宋词三百首/0", ci[0]["paragraphs"][0])]:
+            open_page(page, f"{url}?poem={poem_id}")
+            expect(page.locator("#poem .para").first).to_have_text(first)
+            text = page.locator("#poem").inner_text()
+            assert "null" not in text and "undefined" not in text, text
+            expect(page.locator("#poem .hint")).to_have_count(0)
+            expect(page.locator("#poem h1")).to_have_count(1)

@@ -14,7 +14,7 @@ if chromium_path() is None:
     pytest.skip("no Chromium at /usr/bin/chromium: apt-get install -y chromium fonts-noto-cjk (.ci/run installs it)",
                 allow_module_level=True)
 
-OPERATIONS = 11  # the API's 7 routes and the reader's 4 (authors, browse, start, convert)
+OPERATIONS = 13  # the API's 9 routes (with rhymes and check) and the reader's 4 (authors, browse, start, convert)
 
 
 @pytest.fixture(scope="module")

@@ -218,7 +218,7 @@ def test_every_library_code_is_in_the_table():
 def test_openapi_declares_models_errors_and_limits(api):
     doc = api.get("/openapi.json").json()
     ops = {(p, m): op for p, path in doc["paths"].items() for m, op in path.items()}
-    assert len(ops) == 11
+    assert len(ops) == 13
     for (path, method), op in ops.items():
         ok = op["responses"]["200"]["content"]["application/json"]["schema"]
         assert "$ref" in ok, (path, ok)

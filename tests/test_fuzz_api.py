@@ -45,8 +45,9 @@ def api_schema(sample_index):
 
 
 def test_every_route_is_fuzzed():
-    assert len(OPERATIONS) == 11 and {p for p, _ in OPERATIONS} >= {
-        "/api/search", "/api/similarity", "/healthz", "/api/authors/{name}", "/api/browse", "/api/start", "/api/convert"}
+    assert len(OPERATIONS) == 13 and {p for p, _ in OPERATIONS} >= {
+        "/api/search", "/api/similarity", "/healthz", "/api/authors/{name}", "/api/browse", "/api/start", "/api/convert",
+        "/api/rhymes/{char}", "/api/check"}
 
 
 @pytest.mark.parametrize(("path", "method"), OPERATIONS, ids=[f"{m} {p}" for p, m in OPERATIONS])

@@ -115,6 +115,14 @@ def test_corpus_line_query_loads_no_model_at_all(sample_index):
     assert hit["original"] == "春眠不覺曉" and hit["score"] == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.fixture(scope="module")
+def intact_hits(sample_index) -> list[dict]:
+    """The intact index's answer, asked once for every damaged copy below."""
+    r = run_cli("query", "大梦谁先觉", "--index", str(sample_index), "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["hits"]
+
+
 @pytest.fixture
 def copy_index(sample_index, tmp_path):
     dst = tmp_path / "copy"
@@ -131,19 +139,18 @@ def _damage(path):
 
 @pytest.mark.parametrize("what", ["damaged graph", "deleted graph", "damaged weights", "deleted weights",
                                   "damaged tokenizer", "deleted tokenizer"])
-def test_damaged_or_missing_export_falls_back_to_torch_with_one_warning(copy_index, sample_index, what):
+def test_damaged_or_missing_export_falls_back_to_torch_with_one_warning(copy_index, intact_hits, what):
     name = {"graph": ONNX_NAME, "weights": DATA_NAME, "tokenizer": TOKENIZER_NAME}[what.split()[1]]
     if what.startswith("deleted"):
         (copy_index / name).unlink()
     else:
         _damage(copy_index / name)
-    want = run_cli("query", "大梦谁先觉", "--index", str(sample_index), "--json")
     r = run_cli("query", "大梦谁先觉", "--index", str(copy_index), "--json")
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     warnings = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(warnings) == 1 and warnings[0].startswith("warning: ") and "--export-onnx" in warnings[0], r.stderr
-    a, b = json.loads(r.stdout)["hits"], json.loads(want.stdout)["hits"]
+    a, b = json.loads(r.stdout)["hits"], intact_hits
     assert len(a) == len(b) == 10
     assert [h["id"] for h in a] == [h["id"] for h in b]
     np.testing.assert_allclose([h["score"] for h in a], [h["score"] for h in b], atol=1e-4)

@@ -30,13 +30,17 @@ def eval_command(index_dir, tasks, sample, seed, ccpm_file, ef, nprobe, as_json,
     regulated verse from its first, among all lines (recall@1/10/100, MRR). variants: find a
     line from the variant reading its editors give, （一作…） in 全唐诗/全宋诗 (recall@1/10, MRR).
     ccpm: CCPM's multiple choice, the choice closest to a modern translation (accuracy).
-    ann: recall@10 of the index against exact search.
+    ann: recall@10 of the index against exact search. attribution: every line of the
+    curated editions (唐诗三百首, 宋词三百首, 千家诗) looked up with those editions left out:
+    found, and whether the first hit names its poet (no model needed: runs on a
+    --lexical-only index).
 
     \b
     Examples:
         poetry-search eval
         poetry-search eval --index index-full --task couplets --sample 500 --seed 1
         poetry-search eval --ccpm CCPM/valid.jsonl --task ccpm --json
+        poetry-search eval --index index-full --task attribution
     """
     from ..evaluate.tasks import evaluate
     from ..search.index import Index

@@ -695,9 +695,12 @@ def attribution_task(index, progress: bool = False) -> TaskResult:
 
     # the test set: each distinct curated line with a known poet, and the poets the editions give it
     lines: dict[str, set[str]] = {}
+    books_of: dict[str, set[str]] = {}  # the curated editions a test line comes from
+    book_of = dict((rowid, book) for rowid, book, _c, _a in owners)
     for t, r in zip(text_ids[cur_occ].tolist(), rowids[cur_occ].tolist()):
         if canon[r] not in ANONYMOUS:
             lines.setdefault(texts[t], set()).add(canon[r])
+            books_of.setdefault(texts[t], set()).add(book_of[r])
     # couplets: paragraphs of two lines of the curated editions, typed without the comma
     by_paragraph: dict[tuple[int, int], list[int]] = {}
     for j in np.flatnonzero(cur_occ).tolist():
@@ -715,10 +718,20 @@ def attribution_task(index, progress: bool = False) -> TaskResult:
     metrics = {"found": share(got["found"], got["n"]), "poet_right": share(got["right"], got["found"]),
                "poems_poet_right": share(got["poems_right"], got["found"]),
                "couplets_found": share(pairs["found"], pairs["n"]), "couplets_poet_right": share(pairs["right"], pairs["found"])}
+    # poet right by edition: a line of several editions counts in each
+    wrong_texts = {w["text"] for w in got["wrong"]}
+    missed = set(got["misses"])
+    by_book = {}
+    for book in CURATED_BOOKS:
+        found_here = [t for t, bs in books_of.items() if book in bs and t not in missed]
+        if found_here:
+            by_book[book] = (sum(t not in wrong_texts for t in found_here), len(found_here))
+    got["by_book"] = {b: {"right": r, "found": n} for b, (r, n) in by_book.items()}
     shown = "、".join(got["misses"][:ATTRIBUTION_MISSES])
     note = (f"{got['n']:,} curated lines, {pairs['n']:,} couplets; found by {got['kinds']}; "
             f"{len(got['misses'])} missed" + (f": {shown}" if shown else "") +
-            (" …" if len(got["misses"]) > ATTRIBUTION_MISSES else "") + f"; {len(got['wrong'])} name another poet")
+            (" …" if len(got["misses"]) > ATTRIBUTION_MISSES else "") + f"; {len(got['wrong'])} name another poet"
+            + "; poet right by edition: " + ", ".join(f"{b} {r / n:.2%} of {n:,}" for b, (r, n) in by_book.items()))
     return TaskResult("attribution", got["n"], n_texts, metrics, None, note, round(time.perf_counter() - t0, 2),
                       {"lines": got, "couplets": pairs})
 

@@ -198,13 +198,14 @@ def check(lines: list[str] | str, strict: bool = False) -> Verdict:
     """
     text = _clean(lines)
     if not text:
-        raise UsageProblem("no Chinese characters to check: pass the poem's lines, e.g. check(['白日依山尽', ...])")
+        raise UsageProblem("no Chinese characters to check: pass the poem's lines, e.g. check(['白日依山尽', ...])",
+                           code="empty_query")
     tones = [rhymes.line_tones(s) for s in text]
     unknown = sorted({c for s, t in zip(text, tones) for c, m in zip(s, t) if m == UNKNOWN})
     if unknown:
         raise UsageProblem(
             f"characters not in the 平水韵 table: {''.join(unknown)}; write them in a common form "
-            "(traditional or simplified) or replace them with a character of the same tone")
+            "(traditional or simplified) or replace them with a character of the same tone", code="unknown_char")
     v = Verdict(verdict=FEI, lines=text, tones=tones)
     lengths = sorted({len(s) for s in text})
     if len(lengths) > 1:

@@ -13,12 +13,15 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import PoemNotFoundError
 from ..options import (
+    MAX_CHECK_CHARS,
     MAX_FILTER_CHARS,
     MAX_K,
     MAX_OFFSET,
     MAX_POEM_ID_CHARS,
     MAX_QUERY_CHARS,
+    MAX_RHYME_BOOK_CHARS,
     MAX_TEXTS,
+    RHYME_BOOK_CHARS,
 )
 from . import models, params
 from .batcher import SearchBatcher
@@ -83,6 +86,10 @@ AUTHOR = "Only lines by this author (either script); an author with no poems giv
 DYNASTY = "Only lines of this dynasty: 唐, 宋, 元… (or tang, song…); an unknown one is a 400 listing the known."
 COLLECTION = "Only lines of this collection or book: songci, 唐诗三百首, 诗经…; an unknown one is a 400."
 FORM = "Only poems of this form (五言绝句…) or ci-pai (浣溪沙…)."
+TONES = ("Only lines of these 平水韵 tones, the whole line: 平, 仄, 中 (a character of both readings; 平 and 仄 "
+         "match it too), ? one character, * any run: 平平仄仄平, ?平??平.")
+RHYME = "Only lines ending in a character of this 平水韵 group: 七阳, 七陽, 下平七阳 or its number (22)."
+RHYMES_WITH = "Only lines ending in a character of a group of this one character: 霜."
 
 
 def _suggestions(idx, author: str | None, hits: list) -> list[str]:
@@ -127,15 +134,20 @@ def api_find(holder: Holder,
              collection: Annotated[Filter, Query(description=COLLECTION)] = None,
              form: Annotated[Filter, Query(description=FORM)] = None,
              k: K = 10, offset: Offset = 0, poems: bool = False,
-             sort: Annotated[models.FindSort, Query(description="default or popularity.")] = "default"):
-    """``Index.find``: ``{"total", "offset", "k", "hits"}``."""
-    args = params.find_args(title, author, dynasty, collection, form, k, offset, sort, poems)
+             sort: Annotated[models.FindSort, Query(description="default or popularity.")] = "default",
+             tones: Annotated[Text, Query(description=TONES)] = None,
+             rhyme: Annotated[Filter, Query(description=RHYME)] = None,
+             rhymes_with: Annotated[Filter, Query(description=RHYMES_WITH)] = None):
+    """``Index.find``: ``{"total", "offset", "k", "hits"}``; by 平仄 and 韵 with ``tones``, ``rhyme``
+    and ``rhymes_with``, alone or with a pattern and the filters."""
+    args = params.find_args(title, author, dynasty, collection, form, k, offset, sort, poems, tones, rhyme, rhymes_with)
     pat = params.find_pattern(pattern, args)
 
     def call(idx):
         result = idx.find(pat, **args)
         hits = hits_json(result.hits)
-        return {"pattern": pat, "total": result.total, "offset": result.offset, "k": result.k, "hits": hits,
+        return {"pattern": pat, "tones": args["tones"], "rhyme": args["rhyme"], "rhymes_with": args["rhymes_with"],
+                "total": result.total, "offset": result.offset, "k": result.k, "hits": hits,
                 "suggestions": _suggestions(idx, args["author"], hits), "folds": folds(pat, _strings(hits))}
 
     return holder.run(call)
@@ -200,6 +212,43 @@ async def api_similarity(holder: Holder, request: Request):
         return {"texts": texts, "matrix": [[round(float(x), 4) for x in row] for row in m]}
 
     return await run_in_threadpool(holder.run, call)
+
+
+@router.get("/api/rhymes/{char:path}", tags=["prosody"], summary="The rhyme book: a character's 平水韵 groups",
+            response_model=models.RhymeBook, responses=models.errors(400, 404, 503))
+def api_rhymes(holder: Holder,
+               char: Annotated[str, Path(min_length=1, max_length=MAX_FILTER_CHARS,
+                                         description="One character, either script: 霜.")],
+               limit: Annotated[int, Query(ge=1, le=MAX_RHYME_BOOK_CHARS, description=(
+                   f"Characters to list a group, most used first, 1-{MAX_RHYME_BOOK_CHARS:,}."))] = RHYME_BOOK_CHARS):
+    """``Index.rhyme``: ``{"char", "form", "limit", "groups": [{"number", "name", "full_name", "tone",
+    "characters": [{"char", "lines"}]}]}``, counts of lines of this index's corpus. (404: a path
+    the router cannot read as one, such as one holding a line break.)"""
+    char, limit = params.rhyme_args(char, limit)
+    return {**holder.run(lambda idx: idx.rhyme(char, limit=limit).to_dict()), "limit": limit}
+
+
+CHECK_BODY = {"type": "object", "additionalProperties": False, "properties": {
+    "text": {"type": "string", "minLength": 1, "maxLength": MAX_CHECK_CHARS,
+             "description": "The poem: its lines, punctuated or one a line, either script."},
+    "poem_id": {"type": "string", "minLength": 1, "maxLength": MAX_POEM_ID_CHARS,
+                "description": "Or a corpus poem's id (a hit's poem_id)."},
+    "strict": {"type": "boolean", "default": False,
+               "description": "三仄尾 and 特拗 with a 仄 first character as faults (default: notes)."}},
+    "oneOf": [{"required": ["text"], "not": {"required": ["poem_id"]}},
+              {"required": ["poem_id"], "not": {"required": ["text"]}}],
+    "example": {"text": "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。", "strict": False}}
+
+
+@router.post("/api/check", tags=["prosody"], summary="The 格律 check of a 五绝, 七绝, 五律 or 七律",
+             response_model=models.Verdict, responses=models.errors(400, 404, 413, 503),
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": CHECK_BODY}}}})
+async def api_check(holder: Holder, request: Request):
+    """``Index.check``: the verdict (合律, 合律（拗救）, 不合 or 非近体: each a 200) with the form, the
+    pattern, each character 合/不合, the faults, the 拗救 and the rhyme. The body is read here, bounded
+    before it is parsed, like /api/similarity's."""
+    args = params.check_body(await params.read_body(request))
+    return await run_in_threadpool(holder.run, lambda idx: idx.check(**args).as_dict())
 
 
 @router.get("/api/info", tags=["index"], summary="How the index was made, and its filter values",

@@ -122,10 +122,10 @@ def _validation_message(err: dict) -> tuple[str, str]:
 
 def _bounds(err: dict) -> tuple[str, str]:
     # pydantic reports the one bound crossed; the route's declared range is in the schema.
-    from ..options import MAX_K, MAX_OFFSET, MAX_START_POETS
+    from ..options import MAX_K, MAX_OFFSET, MAX_RHYME_BOOK_CHARS, MAX_START_POETS
 
     name = [str(x) for x in err.get("loc", ())][-1]
-    high = {"k": MAX_K, "offset": MAX_OFFSET, "poets": MAX_START_POETS}.get(name)
+    high = {"k": MAX_K, "offset": MAX_OFFSET, "poets": MAX_START_POETS, "limit": MAX_RHYME_BOOK_CHARS}.get(name)
     low = err.get("ctx", {}).get("ge", 0 if name == "offset" else 1)
     return str(low), f"{high:,}" if high is not None else str(err.get("ctx", {}).get("le", "…"))
 

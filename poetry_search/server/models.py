@@ -103,6 +103,9 @@ class SearchResult(BaseModel):
 
 class FindResult(BaseModel):
     pattern: str | None
+    tones: str | None = Field(None, description="The tones pattern asked for (平平仄仄平), if any.")
+    rhyme: str | None = Field(None, description="The rhyme group asked for (七阳), if any.")
+    rhymes_with: str | None = Field(None, description="The character the lines rhyme with (霜), if any.")
     total: int = Field(ge=0)
     offset: int = Field(ge=0)
     k: int = Field(ge=1)
@@ -117,6 +120,8 @@ class PoemLine(BaseModel):
     original: str
     text: str
     text_id: int = Field(ge=0)
+    tones: str | None = Field(None, description="The line's 平水韵 tones: 平, 仄, 中 (either), ？ (unknown), one a character.")
+    rhyme: list[str] | None = Field(None, description="The 平水韵 rhyme group(s) of its last character.")
 
 
 class Poem(BaseModel):
@@ -161,6 +166,8 @@ class Limits(BaseModel):
     k: int
     offset: int
     texts: int
+    check_chars: int = Field(description="The most characters of a poem /api/check takes.")
+    rhyme_chars: int = Field(description="The largest limit of /api/rhymes/{char}.")
 
 
 class Info(BaseModel):
@@ -234,19 +241,10 @@ class KnownPoet(BaseModel):
     poems: int = Field(ge=1, description="Their poems in the index.")
 
 
-class DayPoemLine(PoemLine):
-    tones: str | None = Field(None, description="The line's 平水韵 tones, one a character.")
-    rhyme: list[str] | None = Field(None, description="The 平水韵 rhyme group(s) of its last character.")
-
-
-class DayPoem(Poem):
-    lines: list[DayPoemLine]
-
-
 class Start(BaseModel):
     """The start page's ways in."""
 
-    poem: DayPoem | None = Field(description="The day's poem: one of the most popular, another each day (null: empty index).")
+    poem: Poem | None = Field(description="The day's poem: one of the most popular, another each day (null: empty index).")
     poets: list[KnownPoet] = Field(description="The best-known poets, most read first.")
     lines: list[str] = Field(description="Famous first lines to search for.")
 
@@ -257,6 +255,84 @@ class Converted(BaseModel):
 
 
 # -- end of reader -----------------------------------------------------------------------------
+
+
+# -- prosody -----------------------------------------------------------------------------------
+# 平仄 and 韵 (server/api.py): the rhyme book (``Index.rhyme``) and the 格律 check (``Index.check``,
+# ``prosody.meter.Verdict.as_dict``), field for field.
+
+Tone = Literal["平", "仄"]
+
+
+class RhymeChar(BaseModel):
+    char: str = Field(description="A character of the group, as the 平水韵 table lists it.")
+    lines: int = Field(ge=0, description="Lines of this index's corpus ending in it (0: none).")
+
+
+class RhymeGroup(BaseModel):
+    number: int = Field(ge=1, le=106, description="1-106 in the book's order (上平 1-15, 下平 16-30, 上声, 去声, 入声).")
+    name: str = Field(description="As people cite it: 七阳.")
+    full_name: str = Field(description="Section and name: 下平七阳.")
+    tone: Tone = Field(description="平 for 上平/下平, 仄 for 上声/去声/入声.")
+    characters: list[RhymeChar] = Field(description="Its characters, most used first (at most `limit`).")
+
+
+class RhymeBook(BaseModel):
+    """``Index.rhyme``: a character's 平水韵 groups, each with its characters."""
+
+    char: str = Field(description="The character asked for.")
+    form: str = Field(description="The form the table lists it under (霜; 爲 is listed as 為).")
+    limit: int = Field(ge=1, description="The most characters shown a group.")
+    groups: list[RhymeGroup] = Field(description="One for each reading (a character of both tones has two or more).")
+
+
+Verdicts = Literal["合律", "合律（拗救）", "不合", "非近体"]
+
+
+class CheckFault(BaseModel):
+    line: int = Field(ge=0, description="0-based line.")
+    position: int = Field(ge=0, description="0-based character of the line.")
+    rule: str = Field(description="孤平, 三平尾, 三仄尾, 失对, 失粘, 出韵 or 平仄不合.")
+    detail: str
+
+
+class CheckNote(BaseModel):
+    line: int = Field(ge=0)
+    position: int = Field(ge=0)
+    kind: str = Field(description="本句自救, 对句相救 (拗救), 邻韵, 三仄尾 (not strict), 特拗首字仄, 异体.")
+    detail: str
+
+
+class CheckReading(BaseModel):
+    line: int = Field(ge=0)
+    position: int = Field(ge=0)
+    char: str
+    tone: Tone = Field(description="The reading chosen for a character of both tones (中).")
+    groups: list[str] = Field(description="The character's 平水韵 groups.")
+
+
+class Verdict(BaseModel):
+    """``Index.check``: the 格律 verdict of a 五绝, 七绝, 五律 or 七律 (a 不合 is an answer, not an error)."""
+
+    verdict: Verdicts = Field(description="合律, 合律（拗救）, 不合 or 非近体.")
+    ok: bool = Field(description="合律, with or without 拗救.")
+    lines: list[str] = Field(description="The lines judged (punctuation and notes dropped).")
+    form: Literal["五绝", "七绝", "五律", "七律"] | None
+    pattern: str | None = Field(description="平起/仄起 and 首句入韵 or not: 仄起首句不入韵.")
+    start: Literal["平起", "仄起"] | None
+    first_line_rhymes: bool | None
+    rhyme: str | None = Field(description="The 平水韵 group of the rhyme: 十一尤.")
+    reason: str | None = Field(description="Why 非近体 (null otherwise).")
+    tones: list[str] = Field(description="Each line's tones: 平, 仄, 中 (either), one a character.")
+    expected: list[str] = Field(description="The pattern each line was held to.")
+    marks: list[list[Literal["合", "不合"]]] = Field(description="Each character against its pattern.")
+    faults: list[CheckFault]
+    notes: list[CheckNote] = Field(description="What is allowed but worth seeing: 拗救, 邻韵 ….")
+    readings: list[CheckReading]
+    rules: list[str] = Field(description="The rules applied.")
+
+
+# -- end of prosody ----------------------------------------------------------------------------
 
 
 class Health(BaseModel):

@@ -1,12 +1,12 @@
 // poetry-search page: the URL is the whole state (?q=…&mode=…&author=…&n=…&poem=…&line=…&echo=…), so a
 // search, a poet, a page of results or a poem can be bookmarked and shared and back/forward work.
 // Views: a poem (poem=), results (q=), a poet (author= without q, or /poet/NAME), browsing (dynasty= or
-// collection= without q), else the start page. Every corpus string goes into the page as text
+// collection= without q), the 格律 panel (view=check&text=…&strict=1), else the start page. Every corpus string goes into the page as text
 // (textContent / text nodes), never as markup. The page has no search logic: the API answers.
 "use strict";
 
 const FIELDS = ["q", "mode", "author", "dynasty", "collection", "form"];
-const VIEW = ["n", "poem", "line", "echo"];
+const VIEW = ["n", "poem", "line", "echo", "view", "text", "strict"];
 const PAGE = 20;          // hits a page ("more" asks for the next PAGE)
 const MAX_K = 100;        // the API's largest k
 const $ = (sel) => document.querySelector(sel);
@@ -28,7 +28,13 @@ const ERRORS = {
   index_changed: "索引刚刚更新，请再试一次", poem_not_found: "找不到这首诗", author_not_found: "找不到这位诗人",
   no_vectors: "此索引只有字面检索，不能按意思搜索", body_too_large: "请求太大", bad_offset: "翻页位置有误",
   bad_k: "结果数目有误", model_mismatch: "模型与索引不符", missing_dependency: "服务器缺少组件", error: "服务器出错",
+  bad_tones: "平仄格式有误：只可用 平、仄、中、? 与 *", unknown_rhyme: "平水韵中没有这个韵部", bad_char: "请只输入一个字",
+  unknown_char: "有字不在平水韵表中：请换用通行字形", not_found: "找不到这个页面", method_not_allowed: "请求方式有误",
+  bad_encoding: "网址编码有误", unexpected: "服务器出错",
 };
+// The 格律 panel's own words where a code means something else there.
+const CHECK_ERRORS = { empty_query: "请贴入一首诗：五绝、七绝、五律或七律", text_too_long: "诗太长：最多 {c} 字",
+  bad_request: "请贴入一首诗再检查" };
 
 class ApiError extends Error {
   constructor(code, message, status) { super(message); this.code = code; this.status = status; }
@@ -95,9 +101,9 @@ async function api(path, init) {
   return body;
 }
 
-function words(e, detail) {
-  const zh = e.code && ERRORS[e.code];
-  return zh ? zh.replace("{n}", LIMITS.query_chars) + (detail ? `：${detail}` : "") : null;
+function words(e, detail, table) {
+  const zh = e.code && ((table && table[e.code]) || ERRORS[e.code]);
+  return zh ? zh.replace("{n}", LIMITS.query_chars).replace("{c}", LIMITS.check_chars || 400) + (detail ? `：${detail}` : "") : null;
 }
 
 function status(text, isError, english) {
@@ -107,8 +113,8 @@ function status(text, isError, english) {
   s.classList.toggle("error", !!isError);
 }
 
-function fail(e, detail) {
-  const zh = words(e, detail);
+function fail(e, detail, table) {
+  const zh = words(e, detail, table);
   status(zh || e.message, true, zh ? e.message : null);
 }
 
@@ -142,6 +148,32 @@ function marked(text, folds, spans) {
   return frag;
 }
 
+// -- 平仄: each character marked 平, 仄, 中 (both readings) or ？ (not in the table), when the toggle is on --
+const TONE_CLASS = { "平": "t-p", "仄": "t-z", "中": "t-b", "？": "t-u" };
+function tonesOn() { try { return localStorage.getItem("tones") === "on"; } catch (e) { return false; } }
+
+// The characters of `node` (its text, in order), each in a span with its mark, when `tones` (the
+// line's stored tone string) has one mark for each; else `node` as it is.
+function toneMarks(node, tones) {
+  if (!tones || !tonesOn()) return node;
+  const marks = Array.from(tones);
+  const walk = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+  const texts = [];
+  while (walk.nextNode()) texts.push(walk.currentNode);
+  if (texts.reduce((n, t) => n + Array.from(t.nodeValue).length, 0) !== marks.length) return node;
+  let i = 0;
+  for (const t of texts) {
+    const frag = document.createDocumentFragment();
+    for (const ch of Array.from(t.nodeValue)) {
+      const m = marks[i++];
+      frag.append(el("span", { class: "tc " + (TONE_CLASS[m] || "t-u"), "data-t": m }, ch));
+    }
+    t.replaceWith(frag);
+  }
+  if (node.nodeType === 1) node.setAttribute("data-tones", tones);
+  return node;
+}
+
 function metaLine(h) {
   const parts = [];
   const sep = () => el("span", { class: "sep", "aria-hidden": "true" }, "·");
@@ -167,7 +199,8 @@ function card(h, folds, state) {
   const couplet = h.context && h.context !== h.original ? el("div", { class: "couplet" }, ...verses(h.context, folds)) : null;
   const next = { ...state, poem: h.poem_id, line: String(h.id), echo: "" };
   const node = el("article", { class: "card", "data-poem": h.poem_id, "data-line": h.id },
-    el("div", { class: "card-top" }, nav(next, { class: "line" }, marked(h.original || h.text, folds, h.original ? h.highlight : null)), how(h)),
+    el("div", { class: "card-top" }, nav(next, { class: "line" },
+      toneMarks(el("span", {}, marked(h.original || h.text, folds, h.original ? h.highlight : null)), h.tones)), how(h)),
     couplet,
     el("div", { class: "meta" }, ...metaLine(h),
        h.occurrences > 1 ? el("span", { class: "occ" }, ` （见于 ${h.occurrences} 首）`) : null));
@@ -263,7 +296,7 @@ function verses(text, folds) {
 }
 
 // A paragraph (usually a couplet) with each of its lines as a unit that never breaks inside.
-function paragraph(text, lines, state, folds) {
+function paragraph(text, lines, state, folds, rhyming) {
   const p = el("p", { class: "para" });
   let at = 0;
   for (const ln of lines) {
@@ -279,7 +312,9 @@ function paragraph(text, lines, state, folds) {
       type: "button", class: "verse" + (hit ? " hit" : "") + (open ? " open" : ""), "data-line": ln.text_id,
       title: "他人诗中最相近的句子", "aria-expanded": open ? "true" : "false",
       onclick: () => { if (HAS_VECTORS) go({ ...state, echo: open ? "" : String(ln.text_id) }); },
-    }, marked(ln.original, folds), tail));
+    }, toneMarks(el("span", {}, marked(ln.original, folds)), ln.tones), tail));
+    const group = rhyming && rhyming.get(ln.text_id);
+    if (group) p.append(el("span", { class: "rhyme-tag", title: "此句押韵的韵部（平水韵）" }, "韵·" + group));
   }
   if (at < text.length) p.append(text.slice(at));
   return p;
@@ -309,20 +344,47 @@ async function showPoem(state) {
   if (mine !== seq) return;
   const source = [poem.book || poem.collection, poem.form, poem.chapter, poem.section].filter(Boolean).join(" · ");
   const stanzas = el("div", { class: "stanzas" });
+  const rhyming = tonesOn() ? rhymingLines(poem) : null;
   poem.paragraphs.forEach((text, i) => {
     const lines = poem.lines.filter((l) => l.paragraph === i);
-    stanzas.append(paragraph(text, lines, state, poem.folds));
+    stanzas.append(paragraph(text, lines, state, poem.folds, rhyming));
     if (echoes && lines.some((l) => String(l.text_id) === state.echo)) stanzas.append(echoList(echoes, state));
   });
   const hint = HAS_VECTORS ? el("p", { class: "hint" }, "点一句诗，看其他诗人笔下最相近的句子") : null;
-  box.replaceChildren(backButton(state), el("h1", {}, poem.title || "无题"),
+  const meter = /绝|律/.test(poem.form || "") ? nav({ view: "check", text: poem.paragraphs.join("\n") },
+    { class: "to-check" }, "查格律") : null;
+  // replaceChildren writes a null as the text "null": leave the parts this poem lacks out
+  box.replaceChildren(...[backButton(state), el("h1", {}, poem.title || "无题"),
     el("div", { class: "byline" }, poetLink(poem.author), poem.dynasty ? ` · ${poem.dynasty}` : ""),
-    source ? el("div", { class: "source" }, source) : null, stanzas, hint);
+    source ? el("div", { class: "source" }, source, meter ? " · " : "", meter) : meter, stanzas, hint].filter(Boolean));
   box.hidden = false;
   document.title = `${poem.title || "无题"} · ${poem.author || "佚名"} · 寻诗`;
   await toScript();
   const target = box.querySelector(".verse.hit");
   if (target && !state.echo) target.scrollIntoView({ block: "center" });
+}
+
+// The rhyming lines of a poem: those ending a sentence (。！？；) or the first line, whose last
+// character shares a 平水韵 group with another such line; text_id -> that group.
+function rhymingLines(poem) {
+  const ends = [];
+  for (const [i, text] of poem.paragraphs.entries()) {
+    let at = 0;
+    for (const ln of poem.lines.filter((l) => l.paragraph === i)) {
+      const j = ln.original ? text.indexOf(ln.original, at) : -1;
+      if (j < 0) continue;
+      at = j + ln.original.length;
+      if ((ln === poem.lines[0] || /^[」』”’）)]*[。！？；!?;]/.test(text.slice(at)) || at >= text.length) && ln.rhyme) ends.push(ln);
+    }
+  }
+  const count = new Map();
+  for (const ln of ends) for (const g of new Set(ln.rhyme)) count.set(g, (count.get(g) || 0) + 1);
+  const out = new Map();
+  for (const ln of ends) {
+    const shared = ln.rhyme.filter((g) => count.get(g) > 1).sort((a, b) => count.get(b) - count.get(a));
+    if (shared.length) out.set(ln.text_id, shared[0]);
+  }
+  return out;
 }
 
 function echoList(data, state) {
@@ -404,6 +466,8 @@ async function showStart(state) {
   if (s.lines[0]) examples.push(ex(s.lines[0].replace(/[，。！？；：、]+$/, ""), "一句诗"));
   if (HAS_VECTORS) examples.push(ex("思念故乡的明月", "一个意思"));
   examples.push(ex("明月*", "一种格式"));
+  examples.push(el("li", {}, el("span", { class: "kind" }, "查格律"),
+    nav({ view: "check" }, { class: "example-tool" }, "贴一首诗，看平仄与用韵")));
   const parts = [el("h2", {}, "试试"), el("ul", { class: "examples" }, ...examples)];
   if (s.poem) {
     const p = s.poem;
@@ -417,6 +481,81 @@ async function showStart(state) {
   if (f.collections.length) parts.push(el("h2", {}, "诗集"), el("ul", { class: "chips" }, ...f.collections.map((c) => el("li", {}, nav({ collection: c.book || c.collection }, {}, c.book || c.collection, el("small", {}, ` ${c.poems}`))))));
   box.replaceChildren(...parts);
   document.title = "寻诗 · poetry-search";
+  await toScript();
+}
+
+// -- 格律: a pasted poem checked by the API (POST /api/check), each character against its pattern --
+const REASONS = [
+  [/^仄韵/, () => "押仄声韵（偶句收仄）：近体诗押平声韵，这是古体（如仄韵古绝）"],
+  [/mixed lengths/, (v) => `各句字数不一（${[...new Set(v.lines.map((l) => l.length))].join("、")} 字）：近体诗每句字数相同`],
+  [/lines of \d+ characters/, (v) => `每句 ${v.lines[0].length} 字：近体诗每句五字或七字`],
+  [/lines: a 绝句/, (v) => `共 ${v.lines.length} 句：绝句四句，律诗八句（排律不查）`],
+];
+const VERDICT_HELP = { "合律": "平仄、粘对与用韵都合格律", "合律（拗救）": "有拗句，但已救转，仍算合律",
+  "不合": "有不合格律之处，见下", "非近体": "不是近体诗的格式，不作格律判断" };
+
+function where(x) { return `第${x.line + 1}句第${x.position + 1}字`; }
+
+function verdictView(v) {
+  const parts = [];
+  const head = el("h2", { id: "verdict", class: "verdict " + (v.ok ? "ok" : v.verdict === "不合" ? "bad" : "other"), tabindex: "-1" },
+    v.verdict, el("small", {}, VERDICT_HELP[v.verdict] || ""));
+  parts.push(head);
+  const facts = [["体裁", v.form], ["格式", v.pattern], ["韵部", v.rhyme ? `${v.rhyme}（平水韵）` : null]].filter((f) => f[1]);
+  if (facts.length) parts.push(el("dl", { class: "facts" }, ...facts.flatMap(([k, x]) => [el("dt", {}, k), el("dd", {}, x)])));
+  if (v.reason) {
+    const zh = REASONS.find(([rx]) => rx.test(v.reason));
+    parts.push(el("p", { class: "reason" }, zh ? zh[1](v) : v.reason, el("small", { class: "en", lang: "en" }, v.reason)));
+  }
+  const bad = new Set(v.faults.map((f) => f.line + ":" + f.position));
+  const rows = v.lines.map((line, i) => el("tr", {}, el("th", { scope: "row" }, `第${i + 1}句`),
+    ...Array.from(line).map((ch, p) => {
+      const got = (v.tones[i] || "")[p] || "？";
+      const want = (v.expected[i] || "")[p];
+      const mark = (v.marks[i] || [])[p];
+      const wrong = mark === "不合" || bad.has(i + ":" + p);
+      return el("td", { class: "cell" + (wrong ? " bad" : mark ? " ok" : ""), "data-mark": mark || null },
+        el("span", { class: "ch" }, ch),
+        el("span", { class: "tn " + (TONE_CLASS[got] || "t-u") }, got + (want ? "/" + want : "")),
+        el("span", { class: "visually-hidden" }, `，${got}${want ? "，应" + want : ""}${mark ? "，" + mark : ""}`));
+    })));
+  parts.push(el("p", { class: "grid-help", id: "grid-help" }, v.expected.length
+    ? "字下为「本字平仄/格律所应」，红色为不合；中 为平仄两读" : "字下为本字平仄（平水韵）"),
+  el("table", { class: "grid", "aria-describedby": "grid-help" }, el("caption", {}, "逐字对照"), el("tbody", {}, ...rows)));
+  const list = (title, items, cls) => items.length ? [el("h3", {}, title), el("ul", { class: cls }, ...items)] : [];
+  parts.push(...list("不合之处", v.faults.map((f) => el("li", { class: "fault" },
+    el("strong", {}, `${where(f)}「${v.lines[f.line][f.position] || ""}」`), ` ${f.rule}：${f.detail}`)), "faults"));
+  parts.push(...list("拗救与说明", v.notes.map((n) => el("li", { class: "note" },
+    el("strong", {}, `${where(n)}「${v.lines[n.line][n.position] || ""}」`), ` ${n.kind}：${n.detail}`)), "notes"));
+  parts.push(...list("多音字的读法", v.readings.map((r) => el("li", {},
+    `${where(r)}「${r.char}」读${r.tone}声（${r.groups.join("、")}）`)), "readings"));
+  if (v.rules && v.rules.length) {
+    parts.push(el("details", { class: "rules" }, el("summary", {}, "所依规则"), el("ul", {}, ...v.rules.map((r) => el("li", {}, r)))));
+  }
+  return parts;
+}
+
+async function showCheck(state, focus) {
+  const box = $("#check-result");
+  const mine = ++seq;
+  status("");
+  $("#check-text").value = state.text || "";
+  $("#check-strict").checked = state.strict === "1";
+  document.title = "格律 · 寻诗";
+  if (!state.text && !focus) { box.replaceChildren(); return; }
+  box.replaceChildren();
+  status("检查中…");
+  let v;
+  try {
+    v = await api("/api/check", { method: "POST", body: JSON.stringify({ text: state.text || "", strict: state.strict === "1" }) });
+  } catch (e) {
+    if (mine === seq) fail(e, null, CHECK_ERRORS);
+    return;
+  }
+  if (mine !== seq) return;
+  status("");
+  box.replaceChildren(...verdictView(v));
+  if (focus) $("#verdict").focus();
   await toScript();
 }
 
@@ -472,9 +611,14 @@ function fillForm(state) {
 function render() {
   const state = current();
   fillForm(state);
-  const view = state.poem ? "poem" : state.q ? "results" : state.author ? "list" : (state.dynasty || state.collection) ? "list" : "start";
-  for (const id of ["poem", "results", "list", "start"]) $("#" + id).hidden = id !== view;
+  const view = state.poem ? "poem" : state.q ? "results" : state.view === "check" ? "check"
+    : state.author ? "list" : (state.dynasty || state.collection) ? "list" : "start";
+  for (const id of ["poem", "results", "list", "start", "check"]) $("#" + id).hidden = id !== view;
   $("#more").hidden = true;
+  $("#legend").hidden = !(tonesOn() && (view === "poem" || view === "results"));
+  $("#tones").setAttribute("aria-pressed", tonesOn() ? "true" : "false");
+  $("#meter-link").setAttribute("aria-current", view === "check" ? "page" : "false");
+  if (view === "check") return showCheck(state);
   if (view === "poem") return showPoem(state);
   if (view === "results") return showResults(state);
   if (view === "start") return showStart(state);
@@ -521,6 +665,22 @@ document.addEventListener("DOMContentLoaded", async () => {
     document.getElementById(id).addEventListener("change", () => { if ($("#q").value.trim()) go(fromForm()); });
   }
   $("#home").addEventListener("click", (ev) => { ev.preventDefault(); go({}); });
+  $("#meter-link").addEventListener("click", (ev) => {
+    if (ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button) return;
+    ev.preventDefault(); go({ view: "check" });
+  });
+  $("#tones").addEventListener("click", () => {
+    try { localStorage.setItem("tones", tonesOn() ? "off" : "on"); } catch (e) { /* private mode */ }
+    render();
+  });
+  $("#check-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const next = { view: "check", text: $("#check-text").value.trim(), strict: $("#check-strict").checked ? "1" : "" };
+    if (!next.text) return showCheck(next, true);  // the API says what is missing, in the page's words
+    const url = urlFor(next);
+    if (url !== location.pathname + location.search) history.pushState(null, "", url);
+    showCheck(next, true);
+  });
   for (const b of document.querySelectorAll("#script button")) {
     b.addEventListener("click", () => { try { localStorage.setItem("script", b.dataset.script); } catch (e) { /* private mode */ } toScript(); });
   }
