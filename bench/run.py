@@ -18,7 +18,7 @@ Sections (each prints a table and goes into bench/results.json):
 6. server    `poetry-search serve` under load from a second process (bench/server.py): p50/p95 and
              requests/s of /api/search on the sample and the whole corpus, and a rebuild swapped in
              during the load.
-7. lexical   `find` fragments/patterns/titles/authors vs a plain LIKE/GLOB scan (bench/lexical.py),
+7. lexical   `find` fragments/patterns/titles/authors/tones/rhymes vs a plain LIKE/GLOB scan (bench/lexical.py),
              on a --lexical-only index of the whole corpus (the sample with --quick or --skip-full).
 8. page      request to first result drawn on the page, in headless Chromium against `serve` on the
              sample (bench/page.py): median of 7 fresh browser contexts for a line, a meaning, a pattern.

@@ -282,3 +282,27 @@ def test_the_matcher_on_long_lines_equals_a_glob_scan(tmp_path):
         got = search.tones(pattern)
         assert len(got) == len(want) and got.tolist() == want, pattern
         assert len(want) > 0, pattern
+
+
+def test_the_matcher_on_random_patterns_equals_a_glob_scan(tmp_path):
+    """Random patterns with runs between '*' over lines of one word (16 characters or fewer,
+    matched by the word-at-once placement) and longer (placed by columns)."""
+    from poetry_search.search.prosody import ProsodySearch
+
+    rng = np.random.default_rng(11)
+    marks = np.array(list("？平仄中"))
+    tones = ["".join(rng.choice(marks, size=int(n), p=[.05, .45, .4, .1])) for n in rng.integers(1, 25, size=4000)]
+    search = ProsodySearch(_ArrayStore(tones, tmp_path))
+    checked = found = 0
+    while checked < 60:
+        parts = ["".join(rng.choice(list("平仄中?"), size=int(rng.integers(0, 4)), p=[.4, .35, .1, .15]))
+                 for _ in range(int(rng.integers(2, 5)))]
+        pattern = "*".join(parts)
+        if not any(c in "平仄中" for c in pattern):
+            continue
+        want = [i for i, t in enumerate(tones) if _glob(pattern, t)]
+        got = search.tones(pattern)
+        assert len(got) == len(want) and got.tolist() == want, pattern
+        checked += 1
+        found += bool(want)
+    assert found >= 40

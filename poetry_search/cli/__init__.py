@@ -18,7 +18,7 @@ import sys
 import click
 
 from ..errors import PoetrySearchError, UsageProblem
-from . import build, bulk, evaluate, info, reader, search, serve
+from . import build, bulk, evaluate, info, prosody, reader, search, serve
 
 # What the wrapper says on Ctrl-C, by command: only a build and an export have a target to protect.
 _INTERRUPTED = {
@@ -121,5 +121,6 @@ def _guarded(command: click.Command) -> click.Command:
 
 
 for _command in (build.corpus, build.index, search.query, search.find, search.poem, search.similarity,
-                 info.info, bulk.export, serve.serve, evaluate.eval_command, reader.poet):
+                 info.info, bulk.export, serve.serve, evaluate.eval_command, reader.poet, prosody.rhyme,
+                 prosody.check):
     cli.add_command(_guarded(_command))

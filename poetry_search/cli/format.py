@@ -59,20 +59,35 @@ def score(s: float | None) -> str:
     return "—" if s is None else f"{s:.4f}"
 
 
-def hits_table(hits, poems: bool) -> str:
-    """The table of line hits, or of poems with their matching lines under each."""
+def rhyme_label(groups: list[str] | None) -> str:
+    """A line's 平水韵 group(s) as a cell: 七阳, 十四寒/十五翰, — when unknown."""
+    return "/".join(groups) if groups else "—"
+
+
+def hits_table(hits, poems: bool, prosody: bool = False) -> str:
+    """The table of line hits, or of poems with their matching lines under each; ``prosody``:
+    with each line's 平水韵 tones and rhyme group (after a search by them)."""
     if poems:
         rows = [[str(p.rank), score(p.score), p.title, p.author or "—", p.dynasty, p.form or "", p.poem_id] for p in hits]
         head, rule, *body = format_table(["#", "score", "title", "author", "dynasty", "form", "poem id"], rows).splitlines()
         out = [head, rule]
         for line, p in zip(body, hits):
             out.append(line)
-            out += [f"   ↳ [{h.match}] {clip(h.context or h.original, CONTEXT_WIDTH)}" for h in p.lines]
+            if prosody:
+                out += [f"   ↳ [{h.match}] {h.tones or '—'}  {rhyme_label(h.rhyme)}  {clip(h.original, CONTEXT_WIDTH)}"
+                        for h in p.lines]
+            else:
+                out += [f"   ↳ [{h.match}] {clip(h.context or h.original, CONTEXT_WIDTH)}" for h in p.lines]
             if not p.lines and p.first_line:
                 out.append(f"   ↳ {clip(p.first_line, CONTEXT_WIDTH)}")
         return "\n".join(out)
+    headers = ["#", "score", "match", "line", "title", "author", "dynasty", "book"]
     rows = [[str(h.rank), score(h.score), h.match, h.original, h.title, h.author or "—", h.dynasty, h.book] for h in hits]
-    head, rule, *body = format_table(["#", "score", "match", "line", "title", "author", "dynasty", "book"], rows).splitlines()
+    if prosody:  # the tones under the line they describe, then the rhyme
+        headers[4:4] = ["tones", "rhyme"]
+        for r, h in zip(rows, hits):
+            r[4:4] = [h.tones or "—", rhyme_label(h.rhyme)]
+    head, rule, *body = format_table(headers, rows).splitlines()
     out = [head, rule]
     for line, h in zip(body, hits):
         out.append(line)
@@ -91,12 +106,13 @@ def query_text(query: str, hits, poems: bool) -> str:
     return f"{query}\n{hits_table(hits, poems)}\n"
 
 
-def find_text(pattern: str | None, title: str | None, author: str | None, result, grouped: bool) -> str:
-    """The count line of a find, then its hits."""
+def find_text(pattern: str | None, title: str | None, author: str | None, result, grouped: bool,
+              prosody: bool = False) -> str:
+    """The count line of a find, then its hits (``prosody``: with their tones and rhyme)."""
     what = ("poem" if grouped else "line") + ("" if result.total == 1 else "s")
     shown = f"{result.offset + 1}-{result.offset + len(result.hits)}" if result.hits else "none"
     head = f"{pattern or title or author}: {result.total:,} {what} (showing {shown})"
-    return head + ("\n" + hits_table(result.hits, grouped) if result.hits else "")
+    return head + ("\n" + hits_table(result.hits, grouped, prosody) if result.hits else "")
 
 
 def poem_text(p: dict) -> str:
@@ -193,4 +209,90 @@ def eval_text(report) -> str:
            format_table(["task", "metric", "model", "baseline (BM25)", "N"], rows)]
     out += [f"{t.task}: {t.n:,} queries of {t.available:,} available, {t.seconds}s" + (f"; {t.note}" if t.note else "")
             for t in report.tasks]
+    return "\n".join(out)
+
+
+# -- 平仄 and 韵 -------------------------------------------------------------------------------
+
+RHYME_COLUMNS = 8  # characters a row of the rhyme book
+
+
+def rhyme_text(book) -> str:
+    """The rhyme book of a character: each group (full name, tone) and its characters, most used
+    first, with the count of lines ending in each."""
+    from ..prosody.rhymes import group_members
+
+    listed = f" (listed as {book.form})" if book.form and book.form != book.char else ""
+    names = "、".join(f"{g.full_name}（{g.tone}声）" for g in book.groups)
+    out = [f"{book.char}{listed}: {names}"]
+    for g in book.groups:
+        size = len(group_members(g.number))
+        shown = len(g.characters)
+        out += ["", f"{g.full_name}（{g.tone}声）: {size} characters, most used first "
+                f"(lines of the corpus ending in each{'' if shown == size else f'; showing {shown}'})"]
+        cells = [f"{c} {n:,}" for c, n in g.characters]
+        width = max((text_width(c) for c in cells), default=0)
+        for s in range(0, len(cells), RHYME_COLUMNS):
+            out.append("  " + "  ".join(pad(c, width) for c in cells[s:s + RHYME_COLUMNS]).rstrip())
+    return "\n".join(out)
+
+
+CHECK_MARKS = {"ok": "○", "free": "◐", "rescued": "△", "fault": "✗"}
+CHECK_LEGEND = "marks: ○ 合  ◐ the other tone, allowed by 一三五不论  △ 拗, rescued (see the notes)  ✗ 不合 (see the faults)"
+
+
+def check_marks(v) -> list[list[str]]:
+    """One mark a character (``CHECK_MARKS``): its tone as read against the pattern it was held to."""
+    chosen = {(r.line, r.position): r.tone for r in v.readings}
+    out = []
+    for i, (marks, expected, tones) in enumerate(zip(v.marks, v.expected, v.tones)):
+        free = {0, 2} if len(expected) == 5 else {0, 2, 4}
+        row = []
+        for p, mark in enumerate(marks):
+            tone = chosen.get((i, p), tones[p])
+            if mark != "合":
+                row.append("fault")
+            elif tone == expected[p] or tone == "中":
+                row.append("ok")
+            else:
+                row.append("free" if p in free else "rescued")
+        out.append(row)
+    return out
+
+
+def check_text(v) -> str:
+    """A 格律 verdict: the form and pattern, each line with its tones, the pattern and a mark a
+    character, then the verdict with its faults and notes, the rhyme, the rules applied."""
+    from ..prosody.rhymes import group
+
+    rhyme = group(v.rhyme).full_name if v.rhyme else None
+    head = " · ".join(x for x in (v.form, v.pattern, f"韵 {rhyme}" if rhyme else None) if x)
+    out = [head] if head else []
+    if v.marks:
+        kinds = check_marks(v)
+        rows = [[str(i + 1), line, tones, expected, " ".join(CHECK_MARKS[k] for k in row)]
+                for i, (line, tones, expected, row) in enumerate(zip(v.lines, v.tones, v.expected, kinds))]
+        out.append(format_table(["#", "line", "tones", "pattern", "marks"], rows))
+        out.append(CHECK_LEGEND)
+    else:
+        out.append(format_table(["#", "line", "tones"], [[str(i + 1), s, t] for i, (s, t) in enumerate(zip(v.lines, v.tones))]))
+    out.append("")
+    named = sorted({n.kind for n in v.notes if n.kind in ("本句自救", "对句相救")})
+    verdict = v.verdict + (f": {'、'.join(named)}" if v.verdict == "合律（拗救）" and named else "")
+    out.append(f"verdict: {verdict}" + (f" ({v.reason})" if v.reason else ""))
+    if v.faults:
+        out.append(format_table(["fault", "line", "char", "rule", "detail"],
+                                [[str(n), str(f.line + 1), f"{f.position + 1} {v.lines[f.line][f.position]}", f.rule, f.detail]
+                                 for n, f in enumerate(v.faults, 1)]))
+    if v.notes:
+        out.append(format_table(["note", "line", "char", "kind", "detail"],
+                                [[str(n), str(x.line + 1), f"{x.position + 1} {v.lines[x.line][x.position]}", x.kind, x.detail]
+                                 for n, x in enumerate(v.notes, 1)]))
+    if v.readings:
+        out.append("read by position (characters of both tones): " + "; ".join(
+            f"{r.char} (line {r.line + 1}, char {r.position + 1}) as {r.tone}" for r in v.readings))
+    if rhyme:
+        out.append(f"rhyme: {rhyme} ({'first line rhymes' if v.first_line_rhymes else 'first line does not rhyme'})")
+    if v.marks:
+        out += ["rules applied:"] + [f"  - {r}" for r in v.rules]
     return "\n".join(out)

@@ -142,15 +142,28 @@ def _searchable(idx, text: str | PoetrySearchError) -> str | PoetrySearchError:
 @click.option("--sort", type=click.Choice(FIND_SORTS), default="default", show_default=True,
               help="default: the line equal to PATTERN first, then famous poems, then corpus order; popularity: famous first.")
 @click.option("--poems", is_flag=True, help="Group by poem: one entry per poem with its matching lines.")
+@click.option("--tones", default=None,
+              help="Only lines of this 平水韵 tone shape, one mark a character: 平, 仄, 中 (either), ? one, * any run "
+                   "(平平仄仄平, '?平??平'); 平 and 仄 also match a character of both readings.")
+@click.option("--rhyme", default=None, help="Only lines ending in a character of this 平水韵 group: 七阳, 下平七阳, 七陽.")
+@click.option("--rhymes-with", "rhymes_with", default=None,
+              help="Only lines ending in a character of the same 平水韵 group(s) as this one: 霜, 香.")
 @encoding_option
-@click.option("--json", "as_json", is_flag=True, help='Print {"pattern", "total", "offset", "k", "hits": [...]}.')
-def find(pattern, index_dir, title, author, dynasty, collection, form, rhythmic, k, offset, sort, poems, encoding, as_json):
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"pattern", "tones", "rhyme", "rhymes_with", "total", "offset", "k", "hits": [...]}.')
+def find(pattern, index_dir, title, author, dynasty, collection, form, rhythmic, k, offset, sort, poems, tones, rhyme,
+         rhymes_with, encoding, as_json):
     """Find lines by fragment or pattern, or list poems by title or author.
 
     PATTERN is a fragment (谁先觉: every line containing it), or a pattern matched against the
     whole line with ? for one character and * for any run ('?花*': 花 second; '*楼': ending in 楼).
     Simplified and traditional script fold together. The total count of matches is printed.
     Needs no model: works on an index built with --lexical-only.
+
+    By 平水韵, alone or with a PATTERN and the other filters: --tones matches the line's tone
+    string (平, 仄, 中 for either, ? and *), --rhyme a group its last character belongs to,
+    --rhymes-with a character whose group(s) it shares. The table then shows each hit's tones
+    and rhyme group.
 
     \b
     Examples:
@@ -160,22 +173,32 @@ def find(pattern, index_dir, title, author, dynasty, collection, form, rhythmic,
         poetry-search find --title 静夜思
         poetry-search find --author 李白 --form 七言绝句
         poetry-search find 明月 --poems --rhythmic 水调歌头
+        poetry-search find --tones 平平仄仄平 --rhyme 七阳
+        poetry-search find '?花*' --tones '?平??平' --rhymes-with 香
+        poetry-search find --tones '*仄平' --author 李白 --poems -k 5 --json
     """
     from ..search.index import Index
 
     pattern = text_arg(pattern, "the pattern", encoding) if pattern is not None else None
-    title, author, dynasty, collection, form, rhythmic = _filter_args(
-        encoding, title=title, author=author, dynasty=dynasty, collection=collection, form=form, rhythmic=rhythmic)
+    title, author, dynasty, collection, form, rhythmic, tones, rhyme, rhymes_with = _filter_args(
+        encoding, title=title, author=author, dynasty=dynasty, collection=collection, form=form, rhythmic=rhythmic,
+        tones=tones, rhyme=rhyme, **{"rhymes-with": rhymes_with})
     if pattern is not None and not pattern.strip():
         raise UsageProblem("the pattern is empty: pass a fragment such as 谁先觉, or a pattern such as '?花*'")
     idx = Index.open(index_dir)
     result = idx.find(pattern, title=title, author=author, dynasty=dynasty, collection=collection,
-                      form=one_form(form, rhythmic), k=k, offset=offset, sort=sort, poems=poems)
+                      form=one_form(form, rhythmic), k=k, offset=offset, sort=sort, poems=poems, tones=tones,
+                      rhyme=rhyme, rhymes_with=rhymes_with)
     _warn_unranked(idx, sort, result.hits)
     if as_json:
-        click.echo(dump({"pattern": pattern, "title": title, "author": author, **result.to_dict()}))
+        click.echo(dump({"pattern": pattern, "title": title, "author": author, "tones": tones, "rhyme": rhyme,
+                         "rhymes_with": rhymes_with, **result.to_dict()}))
         return
-    click.echo(find_text(pattern, title, author, result, grouped=pattern is None or poems))
+    by_prosody = any(x is not None for x in (tones, rhyme, rhymes_with))
+    asked = " ".join([pattern or title or author or ""] + [f"{name} {v}" for name, v in
+                     (("--tones", tones), ("--rhyme", rhyme), ("--rhymes-with", rhymes_with)) if v is not None]).strip()
+    click.echo(find_text(asked, None, None, result, grouped=(pattern is None and not by_prosody) or poems,
+                         prosody=by_prosody))
 
 
 @click.command()

@@ -5,6 +5,8 @@ looked up across the punctuation of paragraphs, then among the lines one edit fr
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +25,14 @@ from .patterns import parse_pattern
 from .results import FindResult, Results, check_k
 
 
+#: Filters whose lines are kept as a mask over the texts (one byte a text: 3 MB on the whole corpus).
+FILTER_MASKS = 8
+#: A candidate set smaller than this is checked against the filters in SQL, one candidate at a time.
+MASK_MIN_CANDIDATES = 2_000
+#: Checking one candidate's occurrences costs about this many times reading one of a filter's lines.
+CHECK_COST = 4
+
+
 class LexicalSearch:
     """Fragments, patterns, titles and authors over one lexicon.
 
@@ -36,6 +46,53 @@ class LexicalSearch:
         self.results = results
         self._paragraphs: CharIndex | None | bool = False  # False: not read yet
         self._near: NearIndex | None | bool = False
+        self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()  # filters -> which texts pass them
+        self._seen: OrderedDict[tuple, bool] = OrderedDict()  # filters searched over many candidates
+        self._masks_lock = threading.Lock()
+        self._lines_per_poem: float | None = None
+
+    def filtered(self, ids: np.ndarray, filters: Filters, poem_rowids=None) -> np.ndarray:
+        """The sorted ids among ``ids`` with an occurrence in a poem that passes ``filters`` (and
+        is one of ``poem_rowids``). A large candidate set is tested against a mask of the texts
+        the filters allow, read once (when reading it is cheaper than checking each candidate)
+        and kept for the next search with the same filters; a small one is checked in SQL."""
+        if not ids.size or (not filters and poem_rowids is None):
+            return ids
+        if poem_rowids is None and filters:
+            mask = self._mask(filters, ids.size)
+            if mask is not None:
+                return np.sort(ids[mask[ids]])
+        return np.array(sorted(self.store.filter_texts(ids, poem_rowids=poem_rowids, **filters.store_args())), dtype=np.int64)
+
+    def _mask(self, filters: Filters, candidates: int) -> np.ndarray | None:
+        args = filters.store_args()
+        key = tuple(sorted(args.items()))
+        with self._masks_lock:
+            mask = self._masks.get(key)
+            if mask is not None:
+                self._masks.move_to_end(key)
+                return mask
+        if candidates < MASK_MIN_CANDIDATES:
+            return None
+        if self._lines_per_poem is None:
+            self._lines_per_poem = self.store.count("lines") / max(1, self.store.count("poems"))
+        # worth reading at once when cheaper than checking the candidates; else on the filter's
+        # second search over many candidates (it is kept for the next ones)
+        with self._masks_lock:
+            seen = key in self._seen
+            self._seen[key] = True
+            self._seen.move_to_end(key)
+            while len(self._seen) > 4 * FILTER_MASKS:
+                self._seen.popitem(last=False)
+        if not seen and self.store.count_poems(**args) * self._lines_per_poem > CHECK_COST * candidates:
+            return None
+        mask = np.zeros(self._lexicon().text().lengths.size, bool)
+        mask[np.fromiter(self.store.text_ids(**args, distinct=False), dtype=np.int64)] = True
+        with self._masks_lock:
+            self._masks[key] = mask
+            while len(self._masks) > FILTER_MASKS:
+                self._masks.popitem(last=False)
+        return mask
 
     def key(self, literal: str) -> str:
         """A literal as lines are matched: normalised, then its variant key."""
@@ -46,9 +103,7 @@ class LexicalSearch:
         lexical order (exact first, then popularity, then id), and which of them are exact."""
         lex = self._lexicon()
         key = match_key(text)
-        ids = lex.text().match(Pattern(key, (key,), False, False))
-        if ids.size and (filters or poem_rowids is not None):
-            ids = np.array(sorted(self.store.filter_texts(ids, poem_rowids=poem_rowids, **filters.store_args())), dtype=np.int64)
+        ids = self.filtered(lex.text().match(Pattern(key, (key,), False, False)), filters, poem_rowids)
         exact = lex.text().lengths[ids] == len(text)
         ordered = lex.order(ids, exact, limit=limit)
         return ordered, lex.text().lengths[ordered] == len(text)
@@ -95,9 +150,7 @@ class LexicalSearch:
         near = self.near_index() if len(text) >= MIN_LENGTH else None
         if near is None:
             return np.empty(0, np.int64)
-        ids = near.near(match_key(text))
-        if ids.size and (filters or poem_rowids is not None):
-            ids = np.array(sorted(self.store.filter_texts(ids, poem_rowids=poem_rowids, **filters.store_args())), dtype=np.int64)
+        ids = self.filtered(near.near(match_key(text)), filters, poem_rowids)
         return self._lexicon().order(ids, None, limit=limit)
 
     def fallback(self, text: str, filters: Filters, poem_rowids=None,
@@ -144,8 +197,7 @@ class LexicalSearch:
             ids = tindex.match(pat)
             if among is not None:
                 ids = np.intersect1d(ids, among, assume_unique=True)
-        if ids.size and (filters or title_rowids is not None):
-            ids = np.array(sorted(self.store.filter_texts(ids, poem_rowids=title_rowids, **filters.store_args())), dtype=np.int64)
+        ids = self.filtered(ids, filters, title_rowids)
         exact = (tindex.lengths[ids] == len(pat.literal)) if pat is not None and pat.literal else np.zeros(ids.size, bool)
         exact_ids = set(ids[exact].tolist())
         if not ids.size and pat is not None and pat.literal and among is None:

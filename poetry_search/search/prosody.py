@@ -30,6 +30,7 @@ _SYNONYMS = {"？": _ONE, "＊": _ANY, "○": BOTH, "◎": BOTH}
 _ACCEPTS = {PING: 0b1010, ZE: 0b1100, BOTH: 0b1110, _ONE: 0b1111}
 WORD_CHARS = 16  # characters packed into one uint64 word
 _FULL = (1 << 64) - 1
+_LOW = _FULL // 0b1111  # the low bit of every character's four: 0x1111…1
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class _Block:
     def __init__(self, ids: np.ndarray, codes: np.ndarray):
         n, self.length = codes.shape
         self.ids = ids
+        # (lines, length) stored codes of lines longer than a word, for runs placed anywhere between '*'
+        self.codes = codes if self.length > WORD_CHARS else None
         self.words = np.zeros(((self.length + WORD_CHARS - 1) // WORD_CHARS, n), np.uint64)
         for p in range(self.length):
             bit = np.left_shift(np.uint64(1), codes[:, p].astype(np.uint64))
@@ -105,22 +108,61 @@ class _Block:
         if not middle:
             return ok
         rows = np.flatnonzero(ok)
-        cur = np.full(rows.size, len(first), np.int64)
-        # leftmost-first placement of each middle run is exact for '*'-separated globs
-        for seg in middle:
-            m = len(seg)
-            words = self.words if rows.size == ok.size else self.words[:, rows]
-            found = np.zeros(rows.size, bool)
-            nxt = cur.copy()
-            for q in range(end - m, len(first) - 1, -1):  # right to left: the leftmost place is written last
-                hit = self.fits([(q, seg)], words)
-                hit &= cur <= q
-                found |= hit
-                np.putmask(nxt, hit, q + m)
-            rows, cur = rows[found], nxt[found]
+        lo = len(first)
+        if sum(len(s) for s in middle) > end - lo:
+            return np.zeros(ok.size, bool)
+        if self.length <= WORD_CHARS:
+            rows = self._place_in_word(rows, lo, end, middle)
+        else:
+            rows = self._place(rows, lo, end, middle)
         out = np.zeros(ok.size, bool)
         out[rows] = True
         return out
+
+    def _place_in_word(self, rows: np.ndarray, lo: int, end: int, middle: Sequence[str]) -> np.ndarray:
+        """``_place`` for lines of one word: a run is tested at every start at once, a few
+        operations on the word per character of the run (a start's flag is the low bit of its
+        four)."""
+        word = self.words[0][rows]
+        start = np.full(rows.size, lo, np.int64)  # where the next run may start
+        for n, seg in enumerate(middle):
+            m = len(seg)
+            flags = np.full(rows.size, _LOW, np.uint64)
+            for j, c in enumerate(seg):
+                if c != _ONE:
+                    x = np.right_shift(word, np.uint64(4 * j)) & np.uint64(_ACCEPTS[c] * _LOW & _FULL)
+                    flags &= (x | x >> np.uint64(1) | x >> np.uint64(2) | x >> np.uint64(3)) & np.uint64(_LOW)
+            last = end - m  # the last start that leaves the run before the anchored end
+            flags &= np.uint64(_LOW & ((1 << 4 * (last + 1)) - 1))
+            flags &= ~(np.left_shift(np.uint64(1), (4 * np.minimum(start, WORD_CHARS - 1)).astype(np.uint64)) - np.uint64(1))
+            found = (flags != 0) & (start <= last)
+            if n + 1 < len(middle):  # the leftmost start found: the lowest flag
+                low = flags[found] & (~flags[found] + np.uint64(1))
+                start = np.log2(low.astype(np.float64)).astype(np.int64) // 4 + m
+            rows, word = rows[found], word[found]
+        return rows
+
+    def _place(self, rows: np.ndarray, lo: int, end: int, middle: Sequence[str]) -> np.ndarray:
+        """Which of ``rows`` hold the ``middle`` runs in order between ``lo`` and ``end``."""
+        # the stretch between the anchored runs, one bit a code (1 << code), of the lines still in
+        bits = np.left_shift(np.uint8(1), self.codes[rows, lo:end])
+        cur = np.zeros(rows.size, np.int64)  # where the next run may start, from lo
+        # leftmost-first placement of each middle run is exact for '*'-separated globs
+        for seg in middle:
+            m = len(seg)
+            width = bits.shape[1] - m + 1
+            if width <= 0:
+                return rows[:0]
+            # placed[r, q]: the run fits line r at q (one comparison per character of the run)
+            placed = np.ones((rows.size, width), bool)
+            for j, c in enumerate(seg):
+                if c != _ONE:
+                    placed &= (bits[:, j:j + width] & np.uint8(_ACCEPTS[c])) != 0
+            placed &= np.arange(width)[None, :] >= cur[:, None]
+            found = placed.any(axis=1)
+            cur = placed.argmax(axis=1) + m
+            rows, cur, bits = rows[found], cur[found], bits[found]
+        return rows
 
 
 class ProsodySearch:
@@ -212,10 +254,14 @@ def rhyme_group(name: str) -> rhymes.Group:
 
 
 def one_char(char: str, what: str) -> str:
-    """``char`` stripped, which must be one character."""
+    """``char`` stripped, which must be one Chinese character."""
     c = (char or "").strip()
+    if not c:
+        raise UsageProblem(f"{what} takes one character, got nothing: pass e.g. 霜", code="bad_char")
     if len(c) != 1:
         raise UsageProblem(f"{what} takes one character, got {quote(char or '')}: pass e.g. 霜", code="bad_char")
+    if not rhymes._is_han(c):
+        raise UsageProblem(f"{what} takes a Chinese character, got {quote(c)}: pass e.g. 霜", code="bad_char")
     return c
 
 
@@ -263,6 +309,8 @@ def rhyme_book(char: str, counts, limit: int | None = None) -> RhymeBook:
     """The rhyme book entry of ``char``; ``counts(chars) -> {char: lines}`` gives the corpus's
     counts (``Store.rhyme_char_counts``); ``limit``: at most that many characters a group."""
     c = one_char(char, "rhyme")
+    if limit is not None and limit < 0:
+        raise UsageProblem(f"the limit must be 0 (every character) or more, got {limit}", code="bad_request")
     form, groups = rhymes.lookup(c)
     if not groups:
         raise UsageProblem(f"{c} is not in the 平水韵 table: try its traditional or simplified form", code="unknown_char")
@@ -291,7 +339,11 @@ def check(text: str | Sequence[str], strict: bool = False) -> meter.Verdict:
     if len(joined) > MAX_CHECK_CHARS:
         raise UsageProblem(f"the poem is {len(joined)} characters long: a 律诗 has 56 at most; the limit is "
                            f"{MAX_CHECK_CHARS}", code="text_too_long")
-    return meter.check([fold_invisible(s) for s in lines], strict=strict)
+    folded = [fold_invisible(s) for s in lines]
+    if not any(meter.split_lines(s) for s in folded):
+        raise UsageProblem("nothing to check: the text has no Chinese characters; pass a poem, e.g. "
+                           "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。", code="empty_query")
+    return meter.check(folded, strict=strict)
 
 
 __all__ = [
