@@ -206,3 +206,28 @@ def test_cli_poet_json_equals_the_library(sample_index, opened):
     assert all(t in r.stdout for t in titles)
     r = run_cli("poet", "李由", "--index", str(sample_index))
     assert r.returncode == 1 and "no poet named" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_dynasty_written_two_ways_is_one_facet_and_one_filter(tmp_path):
+    # 古文观止 writes 唐代 and 宋代 where the collections write 唐 and 宋
+    from poetry_search.store.db import Store
+
+    s = Store(tmp_path / "poetry.db", create=True)
+    dyn = {"a": "唐", "b": "唐代", "c": "宋", "d": "唐", "e": "宋代", "f": "明代"}
+    s.insert_poems((pid, "x", "书", d, f"题{pid}", f"题{pid}", "某", "某", "", "", "", "[]",
+                    json.dumps([f"{pid}句一，{pid}句二。"], ensure_ascii=False), "x.json", i)
+                   for i, (pid, d) in enumerate(dyn.items()))
+    s.insert_texts([(0, "句")])
+    s.finish_texts()
+    s.commit()
+    s.close()
+    store = Store(tmp_path / "poetry.db", read_only=True)
+    want = {}
+    for d in dyn.values():
+        want[d.rstrip("代")] = want.get(d.rstrip("代"), 0) + 1
+    got = store.facets()["dynasties"]
+    assert len(got) == len(want) == 3 and {x["name"]: x["poems"] for x in got} == want == {"唐": 3, "宋": 2, "明": 1}
+    for folded, ids in (("唐", {"a", "b", "d"}), ("宋", {"c", "e"}), ("明", {"f"})):
+        total, rows = store.poems_filtered(10, dynasty=folded)
+        assert total == len(ids) == len(rows) and {r[0] for r in rows} == ids
+        assert store.count_poems(dynasty=folded) == len(ids)

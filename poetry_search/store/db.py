@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from ..corpus.dynasties import fold_dynasty
 from ..errors import IndexChangedError, IndexDamagedError
 
 DB_NAME = "poetry.db"
@@ -129,6 +130,7 @@ class Store:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._dynasty_names: dict[str, list[str]] | None = None  # folded dynasty -> the forms poems write
         self.identity: tuple[int, int] | None = None
         try:
             conn = self._connect()
@@ -280,15 +282,25 @@ class Store:
         step = max(1, total // max(1, n))
         return [r[0] for r in self.conn.execute("SELECT text FROM texts WHERE id % ? = 0 ORDER BY id LIMIT ?", (step, n))]
 
-    @staticmethod
-    def _filters(author, dynasty, collection, form=None) -> tuple[list[str], list]:
+    def _dynasty_forms(self, dynasty: str) -> list[str]:
+        """The dynasties as the poems write them that fold to ``dynasty`` (古文观止 writes 唐代 for 唐)."""
+        forms = self._dynasty_names
+        if forms is None:
+            forms = {}
+            for (d,) in self.conn.execute("SELECT DISTINCT dynasty FROM poems WHERE dynasty != ''"):
+                forms.setdefault(fold_dynasty(d), []).append(d)
+            self._dynasty_names = forms
+        return forms.get(dynasty) or [dynasty]
+
+    def _filters(self, author, dynasty, collection, form=None) -> tuple[list[str], list]:
         where, params = [], []
         if author:  # canonical (corpus/authors.py): 李煜 matches 全唐诗's 後主煜
             where.append("poems.author_canon = ?")
             params.append(author)
         if dynasty:
-            where.append("poems.dynasty = ?")
-            params.append(dynasty)
+            forms = self._dynasty_forms(dynasty)
+            where.append(f"poems.dynasty IN ({','.join('?' * len(forms))})")
+            params += forms
         if collection:
             where.append("(poems.collection = ? OR poems.book = ?)")
             params += [collection, collection]
@@ -377,8 +389,10 @@ class Store:
 
     def facets(self) -> dict:
         """Poem counts per dynasty and per collection/book: the values the filters accept."""
-        dynasties = self.conn.execute(
-            "SELECT dynasty, count(*) FROM poems WHERE dynasty != '' GROUP BY dynasty ORDER BY count(*) DESC").fetchall()
+        counts: dict[str, int] = {}
+        for d, n in self.conn.execute("SELECT dynasty, count(*) FROM poems WHERE dynasty != '' GROUP BY dynasty"):
+            counts[fold_dynasty(d)] = counts.get(fold_dynasty(d), 0) + n  # 唐代 is 唐
+        dynasties = sorted(counts.items(), key=lambda x: (-x[1], x[0]))
         books = self.conn.execute(
             "SELECT collection, book, count(*) FROM poems GROUP BY collection, book ORDER BY collection, count(*) DESC").fetchall()
         return {"dynasties": [{"name": d, "poems": n} for d, n in dynasties],
