@@ -67,15 +67,16 @@ def test_a_killed_driver_loses_only_its_uncommitted_vectors(ray_head, tiny_model
     target, cache = tmp_path / "index", tmp_path / "cache"
     env = {**os.environ, COMMIT_EVERY_ENV: str(COMMIT)}
     cmd = index_command(ray_head.address, target, cache, tiny_model)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    log = tmp_path / "killed-build.log"  # a file, not a pipe: a full pipe would stall the build
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + START_TIMEOUT
     while not any_committed(cache) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     # Stopped first, so that the cache holds still while it is counted and the actors are listed.
     os.killpg(proc.pid, signal.SIGSTOP)
     try:
-        assert proc.poll() is None, f"the build ended before it could be killed:\n{proc.stdout.read().decode()[-2000:]}"
+        assert proc.poll() is None, f"the build ended before it could be killed:\n{log.read_text()[-2000:]}"
         committed = committed_lines(cache)
         assert 0 < committed < distinct, (committed, distinct)
         mine = {aid: a for aid, a in actors().items() if aid not in before}
