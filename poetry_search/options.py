@@ -18,6 +18,12 @@ ENCODE_BATCH_SIZE = {"cpu": 256, "cuda": 512}  # lines per forward pass, at TOKE
 # LINES_PER_PASS times as many.
 LINES_PER_PASS = 4
 TOKENS_PER_LINE = 16
+# New vectors go to the embedding cache in commits of at most this many vectors or seconds of
+# encoding: what a killed build can lose. $POETRY_SEARCH_COMMIT_EVERY overrides the count (tests
+# that kill a build on the sample set it small); on Ray it also caps the lines of a block.
+COMMIT_EVERY = 16_384
+COMMIT_SECONDS = 10.0
+COMMIT_EVERY_ENV = "POETRY_SEARCH_COMMIT_EVERY"
 
 # -- the vector index ----------------------------------------------------------------------------
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "ivf-hnsw")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ray_cluster import ray_head_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -29,6 +30,10 @@ def _session_cache(tmp_path_factory):
         os.environ.pop("POETRY_SEARCH_CACHE", None)
     else:
         os.environ["POETRY_SEARCH_CACHE"] = old
+
+
+# One Ray head on 127.0.0.1 for the whole session, shared by every test file that asks for it.
+ray_head = ray_head_fixture(num_cpus=2)
 
 
 @pytest.fixture(scope="session")

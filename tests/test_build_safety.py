@@ -161,3 +161,17 @@ def test_kill_9_mid_build(tiny_model, tmp_path, sample_index, fresh_cache):
     ref, ref_texts = all_vectors(sample_index)
     assert texts == ref_texts
     np.testing.assert_allclose(resumed, ref, atol=1e-6)
+
+
+def test_commit_window_from_the_environment(monkeypatch):
+    from poetry_search.options import COMMIT_EVERY, COMMIT_EVERY_ENV
+
+    monkeypatch.delenv(COMMIT_EVERY_ENV, raising=False)
+    assert indexer.commit_every() == COMMIT_EVERY
+    monkeypatch.setenv(COMMIT_EVERY_ENV, "256")
+    assert indexer.commit_every() == 256
+    for bad in ("0", "-5", "many", "1.5"):
+        monkeypatch.setenv(COMMIT_EVERY_ENV, bad)
+        with pytest.raises(UsageProblem, match=f"^{COMMIT_EVERY_ENV}=") as e:
+            indexer.commit_every()
+        assert "\n" not in str(e.value) and e.value.code == "bad_commit_every"

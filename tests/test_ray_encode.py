@@ -9,9 +9,6 @@ import signal
 
 import numpy as np
 import pytest
-from ray_cluster import ray_head_fixture
-
-ray_head = ray_head_fixture(num_cpus=2)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from ..corpus.reader import CorpusReader, poem_lines
 from ..encode.cache import EmbeddingCache, cache_key
 from ..encode.encoder import Encoder, resolve_model
 from ..errors import BuildError, CorpusError, PoetrySearchError, UsageProblem
-from ..options import DEFAULT_CORPUS, DEFAULT_INDEX, DEFAULT_MODEL
+from ..options import COMMIT_EVERY, COMMIT_EVERY_ENV, COMMIT_SECONDS, DEFAULT_CORPUS, DEFAULT_INDEX, DEFAULT_MODEL
 from ..store import integrity, vectors
 from ..store.db import DB_NAME, SCHEMA_VERSION, Store
 from ..store.recall import TopK
@@ -38,8 +38,6 @@ from .prosody import build_prosody
 
 log = logging.getLogger("poetry_search")
 CHUNK = 4096  # texts per cache lookup and per encoder call
-COMMIT_EVERY = 16_384  # new vectors per cache commit, at most
-COMMIT_SECONDS = 10.0  # seconds of encoding per cache commit, at most
 RECALL_SAMPLE = 1000
 RECALL_TARGET = 0.97  # what build-time tuning aims for: a margin over the 0.95 promised, for sampling noise
 
@@ -137,13 +135,30 @@ def load_corpus(reader: CorpusReader, store: Store, progress: bool) -> dict[str,
 # -- vectors ---------------------------------------------------------------------------------
 
 
-def encode_missing(texts: list[str], encoder: Encoder, cache: EmbeddingCache, progress: bool) -> tuple[int, int]:
+def commit_every() -> int:
+    """New vectors per cache commit, at most: ``$POETRY_SEARCH_COMMIT_EVERY`` where set, else COMMIT_EVERY."""
+    raw = os.environ.get(COMMIT_EVERY_ENV)
+    if raw is None or not raw.strip():
+        return COMMIT_EVERY
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageProblem(f"{COMMIT_EVERY_ENV}={raw!r} is not a count of vectors: set it to a whole number "
+                           f"of at least 1 (default {COMMIT_EVERY:,}), or unset it", code="bad_commit_every")
+    return value
+
+
+def encode_missing(texts: list[str], encoder: Encoder, cache: EmbeddingCache, progress: bool,
+                   every: int | None = None) -> tuple[int, int]:
     """Make sure every text has a vector in the cache; returns (encoded now, found in cache).
 
-    New vectors are committed to the cache every COMMIT_EVERY vectors or COMMIT_SECONDS, whichever
+    New vectors are committed to the cache every ``commit_every()`` vectors or COMMIT_SECONDS, whichever
     comes first: a kill loses at most that much work, and the cache is not rewritten page by page
     for every small batch.
     """
+    every = every or commit_every()
     encoded = cached = 0
     pending_t: list[str] = []
     pending_v: list[np.ndarray] = []
@@ -171,7 +186,7 @@ def encode_missing(texts: list[str], encoder: Encoder, cache: EmbeddingCache, pr
             pending_v.append(encoder.encode(missing, progress=bar.update))
             pending_t.extend(missing)
             encoded += len(missing)
-        if len(pending_t) >= COMMIT_EVERY or time.monotonic() - last >= COMMIT_SECONDS:
+        if len(pending_t) >= every or time.monotonic() - last >= COMMIT_SECONDS:
             flush()
         bar.set_postfix_str(f"from cache {cached:,}", refresh=False)
     flush()
@@ -244,6 +259,7 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
     say = log.info
     target = Path(index_dir)
     _check_target(target)
+    every = commit_every()
     ray_connected = False
     reader = CorpusReader(corpus, strict=strict, echo=lambda m: log.warning(m.removeprefix("warning: ")))
     if lexical_only:
@@ -295,12 +311,13 @@ def build_index(corpus: str | Path = DEFAULT_CORPUS, index_dir: str | Path = DEF
             cache = EmbeddingCache(cache_dir, cache_key(encoder.describe()))
             t_enc = time.perf_counter()
             if ray:
-                from .ray_encode import encode_missing_on_ray
+                from .ray_encode import BLOCK_LINES, encode_missing_on_ray
 
                 encoded, from_cache, ray_report = encode_missing_on_ray(
-                    texts, cache, ray_plan, commit_every=COMMIT_EVERY, commit_seconds=COMMIT_SECONDS, progress=progress)
+                    texts, cache, ray_plan, commit_every=every, commit_seconds=COMMIT_SECONDS,
+                    block_lines=min(BLOCK_LINES, every), progress=progress)
             else:
-                encoded, from_cache = encode_missing(texts, encoder, cache, progress)
+                encoded, from_cache = encode_missing(texts, encoder, cache, progress, every)
             encode_seconds = time.perf_counter() - t_enc
             vec, kind, quality = build_vectors(texts, encoder, cache, index_type, tmp, progress, ef_construction)
             described = encoder.describe()
