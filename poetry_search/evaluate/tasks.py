@@ -671,6 +671,7 @@ def attribution_task(index, progress: bool = False) -> TaskResult:
     def queries(groups: dict[str, set[str]], what: str, with_poems: bool) -> dict:
         found = right = poems_right = 0
         kinds: dict[str, int] = {}
+        poems_kinds: dict[str, int] = {}  # poems_right by how the line was found
         misses, wrong = [], []
         bar = _bar(progress, len(groups), what)
         for text, poets in groups.items():
@@ -688,9 +689,12 @@ def attribution_task(index, progress: bool = False) -> TaskResult:
             if with_poems:
                 listed = index.find(text, poems=True, k=POEMS_DEPTH).hits
                 first = next((p for p in listed if p.book not in CURATED_BOOKS), None)
-                poems_right += first is not None and canonical_author(first.author) in poets
+                p_ok = first is not None and canonical_author(first.author) in poets
+                poems_right += p_ok
+                poems_kinds[kind] = poems_kinds.get(kind, 0) + p_ok
         bar.close()
         return {"n": len(groups), "found": found, "right": right, "poems_right": poems_right, "kinds": kinds,
+                "poems_right_by_kind": poems_kinds,
                 "misses": misses, "wrong": wrong}
 
     # the test set: each distinct curated line with a known poet, and the poets the editions give it
