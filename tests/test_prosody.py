@@ -215,6 +215,7 @@ def _with(changes: dict[int, str]) -> list[str]:
 @pytest.mark.parametrize("changes, fault", [
     ({1: "大河入海流"}, (1, 0, "孤平")),  # 仄平仄仄平
     ({3: "更上千层楼"}, (3, 2, "三平尾")),  # 仄仄平平平
+    ({3: "更上层一楼"}, (3, 3, "平仄不合")),  # 仄仄平仄平: the 4th is wrong, and it is no 三平尾
     ({0: "白日依水尽"}, (0, 3, "平仄不合")),  # 仄仄平仄仄 with nothing to answer it
     ({3: "更上一层台"}, (3, 4, "出韵")),  # 台 is 十灰
     ({3: "登高望远楼"}, (3, 1, "失对")),  # a 平平仄仄平 line after 平平平仄仄

@@ -398,8 +398,8 @@ def _check_line(v, i, types, table, off, resolved, bad, strict) -> None:
                 fault(c1, "孤平", f"第{c1 + 1}字 {line[c1]} 仄而第{c3 + 1}字 {line[c3]} 亦仄: 除韵脚只一平")
         else:
             tone(c3, ZE)
-    elif t == "D":  # 仄仄仄平平: the 3rd 平 makes 三平尾
-        if tone(c3, ZE) == PING:
+    elif t == "D":  # 仄仄仄平平: the 3rd 平 makes 三平尾 (where the 4th is 平 as it should be)
+        if tone(c3, ZE) == PING and resolved[i][c4] == PING:
             fault(c3, "三平尾", f"第{c3 + 1}字 {line[c3]} 平: 末三字皆平")
     elif t == "C":
         if special:
