@@ -184,3 +184,17 @@ def run_cli(*args, input=None, env=None):
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "poetry_search", *args], input=input, capture_output=True,
                           text=True, env=full_env, cwd=ROOT)
+
+
+def assert_error_body(r, status: int, code: str) -> None:
+    """An API error as every route answers it: the status, and the JSON body ``{"error": {"code",
+    "message", "status"}}`` with the stable code that status belongs to, a one-line message."""
+    from poetry_search.server import models
+    from poetry_search.server.errors import CODES
+
+    assert r.status_code == status, r.text
+    got = r.json()
+    assert list(got) == ["error"] and sorted(got["error"]) == ["code", "message", "status"]
+    assert got["error"]["status"] == status and got["error"]["code"] == code and CODES[code] == status
+    assert got["error"]["message"] and "\n" not in got["error"]["message"] and "Traceback" not in got["error"]["message"]
+    models.ErrorBody.model_validate(got)

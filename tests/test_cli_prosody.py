@@ -6,31 +6,17 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 
 import pytest
 from conftest import run_cli
-
-
-def _db(index) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{index / 'poetry.db'}?mode=ro", uri=True)
+from prosody_oracle import db as _db
+from prosody_oracle import stored_lines, tones_regex
 
 
 @pytest.fixture(scope="module")
 def stored(lexical_sample_index) -> list[tuple[int, str, str, list[str]]]:
     """(text id, text, stored tones, stored rhyme groups) of every distinct line, by id."""
-    with _db(lexical_sample_index) as conn:
-        rows = conn.execute("SELECT texts.id, texts.text, prosody.tones, prosody.rhyme FROM texts "
-                            "JOIN prosody ON prosody.text_id = texts.id ORDER BY texts.id").fetchall()
-        (n,) = conn.execute("SELECT count(*) FROM texts").fetchone()
-    assert len(rows) == n > 10_000
-    return [(i, t, tones, rhyme.split()) for i, t, tones, rhyme in rows]
-
-
-def _rx(pattern: str) -> re.Pattern:
-    """A tones pattern as a regular expression over stored tone strings, written independently."""
-    table = {"平": "[平中]", "仄": "[仄中]", "中": "[平仄中]", "?": ".", "*": ".*"}
-    return re.compile("".join(table[c] for c in pattern))
+    return stored_lines(lexical_sample_index)
 
 
 def _by_author(index, author: str) -> set[int]:
@@ -66,7 +52,7 @@ def _one_line_error(r, *words) -> None:
 
 @pytest.mark.parametrize("pattern", ["平平仄仄平", "?平??平", "*仄平", "平*仄*平", "中中中中中中中"])
 def test_find_tones_equals_a_scan_of_the_stored_tones(lexical_sample_index, stored, pattern):
-    rx = _rx(pattern)
+    rx = tones_regex(pattern)
     want = [i for i, _, tones, _ in stored if rx.fullmatch(tones)]
     assert len(want) > 0
     got = _find(lexical_sample_index, "--tones", pattern, "-k", str(len(want) + 5))
@@ -92,7 +78,7 @@ def test_find_rhyme_and_rhymes_with_equal_a_scan_of_the_stored_groups(lexical_sa
 def test_find_pattern_tones_rhyme_and_author_together(lexical_sample_index, stored):
     li_bai = _by_author(lexical_sample_index, "李白")
     assert len(li_bai) > 100
-    rx = _rx("?平*")
+    rx = tones_regex("?平*")
     want = sorted(i for i, text, tones, groups in stored
                   if i in li_bai and "风" in text and rx.fullmatch(tones) and "七阳" in groups)
     got = _find(lexical_sample_index, "*风*", "--tones", "?平*", "--rhymes-with", "香", "--author", "李白", "-k", "100")
@@ -111,7 +97,7 @@ def test_find_pattern_tones_rhyme_and_author_together(lexical_sample_index, stor
 
 
 def test_find_tones_by_poem(lexical_sample_index, stored):
-    want = {i for i, _, tones, groups in stored if _rx("平平仄仄平").fullmatch(tones) and "七阳" in groups}
+    want = {i for i, _, tones, groups in stored if tones_regex("平平仄仄平").fullmatch(tones) and "七阳" in groups}
     poems = _poems_of(lexical_sample_index, want)
     assert len(poems) > 5
     got = _find(lexical_sample_index, "--tones", "平平仄仄平", "--rhyme", "七阳", "--poems", "-k", "1000")
@@ -122,7 +108,7 @@ def test_find_tones_by_poem(lexical_sample_index, stored):
 
 
 def test_find_table_shows_tones_and_rhyme(lexical_sample_index, stored):
-    want = [(i, text, tones) for i, text, tones, groups in stored if _rx("?平??平").fullmatch(tones) and "七阳" in groups]
+    want = [(i, text, tones) for i, text, tones, groups in stored if tones_regex("?平??平").fullmatch(tones) and "七阳" in groups]
     r = run_cli("find", "--tones", "?平??平", "--rhymes-with", "香", "-k", "3", "--index", str(lexical_sample_index))
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("fastapi")
 
 from poetry_search.server import models  # noqa: E402
-from poetry_search.server.errors import CODES  # noqa: E402
+from conftest import assert_error_body  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
@@ -92,13 +92,7 @@ BAD = [
 
 @pytest.mark.parametrize(("method", "url", "body", "status", "code"), BAD, ids=[f"{m} {u[:40]} {c}" + (f" {b[:20]!r}" if b else "") for m, u, b, _, c in BAD])
 def test_every_error_is_the_json_body_with_its_code(client, method, url, body, status, code):
-    r = client.request(method, url, content=body)
-    assert r.status_code == status, r.text
-    got = r.json()
-    assert list(got) == ["error"] and sorted(got["error"]) == ["code", "message", "status"]
-    assert got["error"]["status"] == status and got["error"]["code"] == code and CODES[code] == status
-    assert got["error"]["message"] and "\n" not in got["error"]["message"] and "Traceback" not in got["error"]["message"]
-    models.ErrorBody.model_validate(got)
+    assert_error_body(client.request(method, url, content=body), status, code)
 
 
 def test_the_bad_cases_cover_every_reader_route():

@@ -10,42 +10,28 @@ rule at a known line and position."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections import Counter
 
 import pytest
+from prosody_oracle import db as _db
+from prosody_oracle import stored_lines, tones_regex
 
 pytest.importorskip("fastapi")
 
 from poetry_search.options import MAX_CHECK_CHARS, MAX_RHYME_BOOK_CHARS, RHYME_BOOK_CHARS  # noqa: E402
 from poetry_search.prosody import rhymes  # noqa: E402
 from poetry_search.server import models  # noqa: E402
-from poetry_search.server.errors import CODES  # noqa: E402
+from conftest import assert_error_body  # noqa: E402
 
 HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
 POEM = "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。"  # 登鹳雀楼: 仄起首句不入韵, 十一尤
 TONES = ["仄仄平平仄", "平平仄仄平", "仄平平仄仄", "中仄仄平平"]  # 更 has both readings
 
 
-def _db(index) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{index / 'poetry.db'}?mode=ro", uri=True)
-
-
 @pytest.fixture(scope="module")
 def stored(sample_index) -> list[tuple[int, str, str, list[str]]]:
     """(text id, text, stored tones, stored rhyme groups) of every distinct line."""
-    with _db(sample_index) as conn:
-        rows = conn.execute("SELECT texts.id, texts.text, prosody.tones, prosody.rhyme FROM texts "
-                            "JOIN prosody ON prosody.text_id = texts.id ORDER BY texts.id").fetchall()
-        (n,) = conn.execute("SELECT count(*) FROM texts").fetchone()
-    assert len(rows) == n > 10_000
-    return [(i, t, tones, rhyme.split()) for i, t, tones, rhyme in rows]
-
-
-def _rx(pattern: str) -> re.Pattern:
-    """A tones pattern as a regular expression over stored tone strings."""
-    table = {"平": "[平中]", "仄": "[仄中]", "中": "[平仄中]", "?": ".", "*": ".*"}
-    return re.compile("".join(table[c] for c in pattern))
+    return stored_lines(sample_index)
 
 
 def _all_hits(client, **params) -> tuple[int, list[dict]]:
@@ -67,7 +53,7 @@ def _all_hits(client, **params) -> tuple[int, list[dict]]:
 
 @pytest.mark.parametrize("pattern", ["平平仄仄平", "仄仄平平仄", "?平??平", "平*仄*平"])
 def test_find_by_tones_equals_a_scan_of_the_stored_tones(client, stored, pattern):
-    rx = _rx(pattern)
+    rx = tones_regex(pattern)
     want = sorted(i for i, _, tones, _ in stored if rx.fullmatch(tones))
     assert 0 < len(want) < 10_000
     total, hits = _all_hits(client, tones=pattern)
@@ -94,7 +80,7 @@ def test_find_by_rhyme_and_rhymes_with_equal_a_scan_of_the_stored_groups(client,
 
 
 def test_tones_combine_with_a_pattern_a_rhyme_and_a_filter(client, stored, sample_index):
-    rx = _rx("?平*")
+    rx = tones_regex("?平*")
     want = sorted(i for i, text, tones, groups in stored
                   if re.fullmatch(".花.*", text) and rx.fullmatch(tones) and "七阳" in groups)
     total, hits = _all_hits(client, pattern="?花*", tones="?平*", rhyme="七阳")
@@ -102,7 +88,7 @@ def test_tones_combine_with_a_pattern_a_rhyme_and_a_filter(client, stored, sampl
     with _db(sample_index) as conn:
         li_bai = {r[0] for r in conn.execute("SELECT DISTINCT lines.text_id FROM lines JOIN poems ON poems.id = "
                                              "lines.poem_id WHERE poems.author = '李白'")}
-    want = sorted(i for i, _, tones, _ in stored if i in li_bai and _rx("平平*").fullmatch(tones))
+    want = sorted(i for i, _, tones, _ in stored if i in li_bai and tones_regex("平平*").fullmatch(tones))
     total, hits = _all_hits(client, tones="平平*", author="李白")
     assert total == len(want) > 0 and sorted(h["id"] for h in hits) == want
     assert all(h["author"] == "李白" for h in hits)
@@ -273,13 +259,7 @@ BAD = [
 @pytest.mark.parametrize(("method", "url", "body", "status", "code"), BAD,
                          ids=[f"{m} {u[:40]} {c}" + (f" {b[:20]!r}" if b else "") for m, u, b, _, c in BAD])
 def test_every_error_is_the_json_body_with_its_code(client, method, url, body, status, code):
-    r = client.request(method, url, content=body)
-    assert r.status_code == status, r.text
-    got = r.json()
-    assert list(got) == ["error"] and sorted(got["error"]) == ["code", "message", "status"]
-    assert got["error"]["status"] == status and got["error"]["code"] == code and CODES[code] == status
-    assert got["error"]["message"] and "\n" not in got["error"]["message"] and "Traceback" not in got["error"]["message"]
-    models.ErrorBody.model_validate(got)
+    assert_error_body(client.request(method, url, content=body), status, code)
 
 
 def test_the_bad_cases_cover_every_new_route():
