@@ -193,6 +193,12 @@ def test_info(sample_index):
         assert data[key] not in (None, "")
     r = CliRunner().invoke(cli, ["info", "--index", str(sample_index)])
     assert "mean" in r.output and "distinct lines" in r.output
+    # the 平水韵 table's coverage by occurrence, as the build recorded it
+    pro = data["prosody"]
+    assert pro["coverage"] == round(pro["covered"] / pro["characters"], 6) and 0.99 < pro["coverage"] <= 1
+    line = next(x for x in r.output.splitlines() if x.startswith("tones and rhymes"))
+    assert f"{100 * pro['coverage']:.3f}% of the corpus's {pro['characters']:,} characters" in line
+    assert f"{pro['distinct_missing']:,} distinct characters missing" in line
 
 
 # -- bad input ---------------------------------------------------------------------------------

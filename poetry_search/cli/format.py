@@ -161,11 +161,16 @@ def info_text(data: dict) -> str:
     """How an index was made, one ``key  value`` line each."""
     c = data["counts"]
     built = ("built", f"{data.get('created_at')} by poetry-search {data.get('poetry_search_version')} in {data.get('build_seconds')}s")
+    pro = data.get("prosody") or {}
+    tones = ("tones and rhymes", f"{pro.get('scheme')}: the table covers {100 * pro['coverage']:.3f}% of the corpus's "
+             f"{pro['characters']:,} characters by occurrence ({pro['distinct_missing']:,} distinct characters missing"
+             + (", most often " + "、".join(f"{ch} {n:,}" for ch, n in pro["missing"][:5]) if pro.get("missing") else "") + ")"
+             if pro.get("coverage") is not None else "none: built before tones and rhymes (rebuild to add them)")
     corpus = ("corpus", f"{data.get('corpus')} (fingerprint {data.get('corpus_fingerprint')})")
     if data.get("lexical_only"):
         return key_values([("index", data["index"]), ("database", data["database"]),
                            ("model", "none: built with --lexical-only (find, poem, query --mode lexical)"), corpus,
-                           ("counts", f"{c['poems']:,} poems, {c['lines']:,} lines, {c['texts']:,} distinct lines"), built])
+                           ("counts", f"{c['poems']:,} poems, {c['lines']:,} lines, {c['texts']:,} distinct lines"), tones, built])
     rows = [
         ("index", data["index"]), ("database", data["database"]), ("vectors", data["vectors"]),
         ("model", f"{data['model']} ({data.get('model_source')}, fingerprint {data.get('model_fingerprint')})"),
@@ -181,7 +186,7 @@ def info_text(data: dict) -> str:
     ]
     if "recall_at_10" in data:
         rows.append(("recall@10", f"{data['recall_at_10']:.4f} measured on {data.get('recall_sample')} corpus lines at {data.get('search_depth')}"))
-    rows.append(built)
+    rows += [tones, built]
     return key_values(rows)
 
 
