@@ -34,11 +34,11 @@ log = logging.getLogger("poetry_search")
 CODES: dict[str, int] = {
     "bad_request": 400, "empty_query": 400, "text_too_long": 400, "invalid_text": 400, "bad_encoding": 400,
     "bad_offset": 400, "unknown_dynasty": 400, "unknown_collection": 400, "unknown_form": 400, "no_vectors": 400,
-    "model_mismatch": 400, "body_too_large": 413, "not_found": 404, "poem_not_found": 404, "author_not_found": 404, "bad_tones": 400, "unknown_rhyme": 400, "bad_char": 400,
-    "unknown_char": 400,
+    "model_mismatch": 400, "body_too_large": 413, "not_found": 404, "poem_not_found": 404, "author_not_found": 404,
+    "bad_tones": 400, "unknown_rhyme": 400, "bad_char": 400, "unknown_char": 400,
     "method_not_allowed": 405, "index_not_found": 503, "index_changed": 503, "index_damaged": 503,
     "unexpected": 500, "error": 500, "corpus_unreadable": 500, "model_not_found": 500, "build_failed": 500,
-    "missing_dependency": 500,
+    "missing_dependency": 500, "bad_commit_every": 500,  # a build's environment: the server cannot fix it
 }
 
 # An absolute path in a message (a file of the server's): shown by its last part only.
