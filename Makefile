@@ -51,7 +51,7 @@ browser: ## Install Debian's chromium and CJK fonts when missing (the browser te
 	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk; }
 
-screenshots: install browser ## Screenshots of the page (results, poem; desktop, phone) into docs/, served from INDEX
+screenshots: install browser ## Screenshots of the page (start, results, poem, poet, 平仄, 格律; desktop, phone) into docs/, served from INDEX
 	$(BIN)/python scripts/screenshots.py --index $(INDEX) --out docs
 
 bench-scale: install corpus ## The whole corpus at 768 dimensions (layer-less random model): cache, build, open, export, index types (about 2.5 hours here; bench/scale-results.json)

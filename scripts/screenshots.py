@@ -1,4 +1,5 @@
-"""Screenshots of the page for the README: start, results, poem and poet, desktop and phone width.
+"""Screenshots of the page for the README: start, results, poem, poet, a poem's 平仄 and its 格律,
+desktop and phone width.
 
     python scripts/screenshots.py --index index --out docs     # what `make screenshots` runs
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -23,6 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the live-server harness
 from live_server import DESKTOP, PHONE, launch_chromium, live_server  # noqa: E402
 
 QUERY = "春眠不觉晓"
+REGULATED = "白日依山尽"
 
 
 def main() -> None:
@@ -30,6 +33,8 @@ def main() -> None:
     ap.add_argument("--index", default="index", help="index folder to serve (default: index)")
     ap.add_argument("--out", default="docs", help="folder for the PNG files (default: docs)")
     ap.add_argument("--query", default=QUERY, help=f"the query shown (default: {QUERY})")
+    ap.add_argument("--regulated", default=REGULATED,
+                    help=f"a line of a regulated poem, shown with its 平仄 and 格律 (default: {REGULATED})")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -63,6 +68,20 @@ def main() -> None:
             page.wait_for_selector(".poems li")
             page.mouse.move(0, 0)
             page.screenshot(path=str(out / f"poet-{name}.png"))
+            # a regulated poem with its 平仄 marked, then checked in the 格律 panel
+            page.goto(url + "?" + urllib.parse.urlencode({"q": args.regulated}))
+            page.wait_for_selector("body[data-ready]")
+            page.locator(".card .line").first.click()
+            page.wait_for_selector(".verse.hit")
+            page.click("#tones")
+            page.wait_for_selector("#poem .tc")
+            page.mouse.move(0, 0)
+            page.screenshot(path=str(out / f"tones-{name}.png"), full_page=True)
+            page.locator("#poem .to-check").click()
+            page.wait_for_selector("#verdict")
+            page.wait_for_selector(".grid .cell")
+            page.mouse.move(0, 0)
+            page.screenshot(path=str(out / f"check-{name}.png"), full_page=True)
             page.close()
         browser.close()
     for f in sorted(out.glob("*.png")):
