@@ -520,7 +520,7 @@ function verdictView(v) {
         el("span", { class: "visually-hidden" }, `，${got}${want ? "，应" + want : ""}${mark ? "，" + mark : ""}`));
     })));
   parts.push(el("p", { class: "grid-help", id: "grid-help" }, v.expected.length
-    ? "字下为「本字平仄/格律所应」，红色为不合；中 为平仄两读" : "字下为本字平仄（平水韵）"),
+    ? "字下为「本字平仄/格律所应」，不合之字红底标出；中 为平仄两读" : "字下为本字平仄（平水韵）"),
   el("table", { class: "grid", "aria-describedby": "grid-help" }, el("caption", {}, "逐字对照"), el("tbody", {}, ...rows)));
   const list = (title, items, cls) => items.length ? [el("h3", {}, title), el("ul", { class: cls }, ...items)] : [];
   parts.push(...list("不合之处", v.faults.map((f) => el("li", { class: "fault" },
