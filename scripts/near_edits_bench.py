@@ -1,6 +1,7 @@
 """Near matches by kind of edit on a built index: for random corpus lines of 6+ characters with
 one character replaced, left out or added, the warm time of ``NearIndex.near`` with and without
-the left-out/added lookups, and how many queries get a near line back.
+the left-out/added lookups, and how many queries get a near line back; for lines of 7+ with two
+characters of one half replaced, the same for ``NearIndex.two_replaced``.
 
 Usage: python scripts/near_edits_bench.py --index INDEX [--queries 500] [--seed 21]
 """
@@ -17,7 +18,7 @@ import _layout  # noqa: F401
 import numpy as np
 
 from poetry_search.corpus.variants import match_key
-from poetry_search.store.near import NearIndex
+from poetry_search.store.near import TWO_MIN_LENGTH, NearIndex
 
 
 def main() -> None:
@@ -52,6 +53,25 @@ def main() -> None:
             ms = np.array(times)
             print(f"| {kind} | {'all three' if indels else 'replaced only'} | {np.median(ms):.2f} ms | "
                   f"{np.percentile(ms, 95):.2f} ms | {ms.max():.1f} ms | {answered}/{len(queries)} |")
+    # two characters replaced in one half of a line of 7+ (what two_replaced answers), and the
+    # time it adds to a miss: the lookup a query of 7+ pays when nothing is one edit away
+    long_texts = [t for t in texts if len(t) >= TWO_MIN_LENGTH]
+    queries = []
+    for t in long_texts:
+        h = len(t) // 2
+        half = list(range(h)) if rng.random() < 0.5 else list(range(h, len(t)))
+        q = list(t)
+        for i in rng.sample(half, 2):
+            q[i] = rng.choice(alphabet)
+        queries.append("".join(q))
+    times, answered = [], 0
+    for q in queries:
+        t0 = time.perf_counter()
+        answered += near.two_replaced(q).size > 0
+        times.append((time.perf_counter() - t0) * 1000)
+    ms = np.array(times)
+    print(f"| two replaced in one half | two_replaced | {np.median(ms):.2f} ms | {np.percentile(ms, 95):.2f} ms | "
+          f"{ms.max():.1f} ms | {answered}/{len(queries)} |")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ import random
 import pytest
 
 from poetry_search.corpus.reader import CorpusReader, poem_lines
+from poetry_search.corpus.normalize import to_simplified
 from poetry_search.corpus.variants import match_key
-from poetry_search.store.near import MIN_LENGTH, NearIndex
+from poetry_search.store.near import MIN_LENGTH, TWO_MIN_LENGTH, NearIndex
 from conftest import ROOT
 
 
@@ -78,3 +79,47 @@ def test_indels_can_be_left_out():
     assert idx.near("远近高低各不同").tolist() == [1, 2]  # replaced; one too many
     assert idx.near("远近高低各不同", indels=False).tolist() == [1]
     assert idx.near("约略嚬轻笑浅").tolist() == []  # an exact line is not its own near match
+
+
+def two_in_one_half(a: str, b: str) -> bool:
+    """Independent oracle of ``two_replaced``: same length (seven or more), exactly two positions
+    differ, both before the middle or both from it on."""
+    if len(a) != len(b) or len(a) < TWO_MIN_LENGTH:
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    h = len(a) // 2
+    return len(diff) == 2 and (all(i < h for i in diff) or all(i >= h for i in diff))
+
+
+def test_two_replacements_in_one_half_equal_brute_force_where_lines_collide():
+    rng = random.Random(11)
+    alpha = "春花秋月何时了"
+    texts = sorted({"".join(rng.choice(alpha) for _ in range(rng.choice((5, 7, 8)))) for _ in range(3000)})
+    idx = NearIndex.build(texts)
+    queries = []
+    for t in rng.sample(texts, 150):  # two characters of one half replaced (some by 雪, in no line)
+        q = list(t)
+        half = range(len(t) // 2) if rng.random() < 0.5 else range(len(t) // 2, len(t))
+        for i in rng.sample(list(half), 2):
+            q[i] = rng.choice(alpha + "雪")
+        queries.append("".join(q))
+    assert len(queries) == 150
+    hits = 0
+    for q in queries:
+        want = [i for i, t in enumerate(texts) if two_in_one_half(q, t)]
+        assert idx.two_replaced(q).tolist() == want, q
+        hits += len(want)
+    assert hits > 100
+    assert idx.two_replaced("春花秋月").tolist() == []  # too short to be tried
+
+
+def test_a_word_spelled_otherwise_is_found_when_nothing_is_one_edit_away():
+    def key(t: str) -> str:  # as lines are filed: simplified, then the variant key
+        return match_key(to_simplified(t))
+
+    texts = ["楓葉荻花秋索索", "楓葉荻花秋正好", "沈香亭北倚闌干"]
+    idx = NearIndex.build([key(t) for t in texts])
+    assert idx.near(key("枫叶荻花秋瑟瑟")).tolist() == []  # 瑟瑟 / 索索: two characters
+    assert idx.two_replaced(key("枫叶荻花秋瑟瑟")).tolist() == [0, 1]
+    assert idx.two_replaced(key("沉香亭北倚栏杆")).tolist() == [2]  # 沉/沈 fold; 栏杆 / 阑干
+    assert idx.two_replaced(key("枫叶荻花秋索索")).tolist() == [1]  # an exact line is not its own

@@ -146,11 +146,15 @@ class LexicalSearch:
 
     def near(self, text: str, filters: Filters, poem_rowids=None, limit: int | None = None) -> np.ndarray:
         """Lines one edit from ``text`` (normalised; ``MIN_LENGTH`` characters or more) that
-        pass the filters, in lexical order (popularity, then id)."""
+        pass the filters, in lexical order (popularity, then id); where there are none, the lines
+        two replacements away in one half (``NearIndex.two_replaced``)."""
         near = self.near_index() if len(text) >= MIN_LENGTH else None
         if near is None:
             return np.empty(0, np.int64)
-        ids = self.filtered(near.near(match_key(text)), filters, poem_rowids)
+        key = match_key(text)
+        ids = self.filtered(near.near(key), filters, poem_rowids)
+        if not ids.size:  # a word spelled otherwise: two replacements in one half (long lines only)
+            ids = self.filtered(near.two_replaced(key), filters, poem_rowids)
         return self._lexicon().order(ids, None, limit=limit)
 
     def fallback(self, text: str, filters: Filters, poem_rowids=None,

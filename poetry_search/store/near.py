@@ -17,7 +17,8 @@ is most often another line, not another edition). Matching is done on the varian
 (corpus/variants.match_key) when the caller passes keys, as lexical matching does.
 
 ``NearIndex.build(texts)`` → ``save(path)`` (one uncompressed .npz) → ``NearIndex.load(path)``
-→ ``near(query)``: the text ids, sorted.
+→ ``near(query)``: the text ids, sorted; ``two_replaced(query)``, for a line of seven characters or
+more that nothing is one edit from: the lines two replacements away within one half.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from pathlib import Path
 import numpy as np
 
 MIN_LENGTH = 5
+# Lines this long may also be found two replacements away when nothing is one edit away: a word
+# spelled otherwise in another edition (瑟瑟 / 索索, 栏杆 / 闌干, 徘徊 / 裴回). Both replacements
+# must fall in one half, so that the other half is filed as it stands.
+TWO_MIN_LENGTH = 7
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multipliers: a polynomial hash that wraps
 _SIDE = (np.uint64(0x632BE59BD9B4E019), np.uint64(0x85EBCA77C2B2AE63))
 
@@ -102,7 +107,7 @@ class NearIndex:
         length), and with ``indels`` one character left out of the query or one too many in it."""
         missing = len(self.alphabet)  # an id no filed character has: it never compares equal
         q = np.array([self.alphabet.get(c, missing) for c in query], np.int64)
-        found = [self._replaced(q, missing)]
+        found = [self._replaced(q, missing, 1)]
         if indels:
             found += [self._longer(q, missing), self._shorter(q, missing)]
         return np.unique(np.concatenate(found)).astype(np.int64)
@@ -122,16 +127,26 @@ class NearIndex:
             rows.append(t[f"row{side}"][lo:hi])
         return t, (np.unique(np.concatenate(rows)) if rows else np.empty(0, np.int64))
 
-    def _replaced(self, q: np.ndarray, missing: int) -> np.ndarray:
-        """Lines of the query's length that differ from it in exactly one position."""
+    def two_replaced(self, query: str) -> np.ndarray:
+        """Sorted ids of the filed texts of the query's length (``TWO_MIN_LENGTH`` or more) that
+        differ from it in exactly two positions, both in its first half or both in its second."""
+        if len(query) < TWO_MIN_LENGTH:
+            return np.empty(0, np.int64)
+        missing = len(self.alphabet)
+        q = np.array([self.alphabet.get(c, missing) for c in query], np.int64)
+        return np.unique(self._replaced(q, missing, 2))
+
+    def _replaced(self, q: np.ndarray, missing: int, edits: int) -> np.ndarray:
+        """Lines of the query's length that differ from it in exactly ``edits`` positions (all
+        in one half: the other is the key they are filed under)."""
         L, h = q.size, q.size // 2
-        if int((q == missing).sum()) > 1:
+        if int((q == missing).sum()) > edits:
             return np.empty(0, np.int64)
         t, cand = self._candidates(L, ((0, q[:h]), (1, q[h:])), missing)
         if not cand.size:
             return np.empty(0, np.int64)
         diff = (t["chars"][cand].astype(np.int64) != q[None, :]).sum(axis=1)
-        return t["ids"][cand[diff == 1]].astype(np.int64)
+        return t["ids"][cand[diff == edits]].astype(np.int64)
 
     def _longer(self, q: np.ndarray, missing: int) -> np.ndarray:
         """Lines one character longer than the query that give it with one character left out.
