@@ -27,7 +27,7 @@ import corpus_cache
 import numpy as np
 
 from poetry_search.build.attribution import agreement, attribute, cite_rank, era_of
-from poetry_search.build.fame import CURATED_BOOKS, corpus_fame, group_ids
+from poetry_search.build.fame import CURATED_BOOKS, FAME_PRIOR_WEIGHT, corpus_fame, group_ids
 from poetry_search.corpus.authors import canonical_author
 from poetry_search.corpus.normalize import fold
 from poetry_search.corpus.variants import match_key
@@ -55,10 +55,13 @@ def poem_tables(d: dict, corpus: Path) -> dict:
         first[lp[m], k] = tid[m]
     prep = time.perf_counter() - t
     t = time.perf_counter()
+    # --no-curated-evidence: the curated editions' poems join no other poem's editions (their first
+    # lines are their own), so neither their membership nor their count as a book reaches fame
+    firsts = [(-1, -1) if NO_CURATED_EVIDENCE and c else tuple(x) for x, c in zip(first.tolist(), curated)]
     new_fame, source = corpus_fame([p["source"] for p in poems], [p["position"] for p in poems],
                                    [p["author"] for p in poems], [p["title"] for p in poems], [p["book"] for p in poems],
-                                   [tuple(x) for x in first.tolist()], corpus / "rank", fold, canonical_author, TITLE_POWER,
-                                   () if NO_CURATED_PRIOR else CURATED_BOOKS)
+                                   firsts, corpus / "rank", fold, canonical_author, TITLE_POWER,
+                                   () if NO_CURATED_PRIOR or NO_CURATED_EVIDENCE else CURATED_BOOKS, PRIOR_WEIGHT)
     fame_s = time.perf_counter() - t
     # today's popularity: rank/ percentiles, shared with editions of the same (author, title)
     pop = np.full(n, np.nan)
@@ -80,6 +83,8 @@ def poem_tables(d: dict, corpus: Path) -> dict:
 
 ERA_WEIGHT = float("inf")
 TITLE_POWER = 1.0
+PRIOR_WEIGHT = FAME_PRIOR_WEIGHT
+NO_CURATED_EVIDENCE = False
 
 
 AGREEMENT = False
@@ -209,11 +214,16 @@ def main() -> None:
                     help="fame's class prior without curated membership (no information from the test set at all)")
     ap.add_argument("--agreement", action="store_true", help="rank by how many books agree on the poet, before fame")
     ap.add_argument("--title-power", type=float, default=1.0, help="fame's title_power (default: 1)")
+    ap.add_argument("--no-curated-evidence", action="store_true",
+                    help="fame knows nothing of the curated editions: neither their membership nor their count as a book")
+    ap.add_argument("--prior-weight", type=float, default=FAME_PRIOR_WEIGHT,
+                    help=f"fame's prior_weight (default: {FAME_PRIOR_WEIGHT})")
     ap.add_argument("--era-weight", type=float, default=float("inf"), help="cite_rank's era_weight (default: inf)")
     args = ap.parse_args()
-    global ERA_WEIGHT, TITLE_POWER, AGREEMENT, NO_CURATED_PRIOR
-    ERA_WEIGHT, TITLE_POWER, AGREEMENT = args.era_weight, args.title_power, args.agreement
+    global ERA_WEIGHT, TITLE_POWER, AGREEMENT, NO_CURATED_PRIOR, PRIOR_WEIGHT, NO_CURATED_EVIDENCE
+    ERA_WEIGHT, TITLE_POWER, AGREEMENT, PRIOR_WEIGHT = args.era_weight, args.title_power, args.agreement, args.prior_weight
     NO_CURATED_PRIOR = args.no_curated_prior
+    NO_CURATED_EVIDENCE = args.no_curated_evidence
     d = corpus_cache.load(args.corpus, args.cache, dunhao_splits=not args.no_dunhao)
     P = poem_tables(d, args.corpus)
     P["poems"] = d["poems"]

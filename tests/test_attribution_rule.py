@@ -78,6 +78,12 @@ def test_fame_splits_shared_counts_and_gives_unranked_poems_their_class_prior():
     assert f[5] == np.median(ranked_single)
     f0, _ = fame(counts, shared, keys, editions, curated, title_power=0.0)
     assert f0[0] > f0[2]  # without the correction the shared count wins
+    # prior_weight: each poem's fame moves halfway to its class's prior (the unranked poems of a
+    # class have the prior itself: f[5] for one edition, f[2] the only ranked one of two, f[4])
+    fb, _ = fame(counts, shared, keys, editions, curated, prior_weight=0.5)
+    prior = np.array([f[5], f[5], f[2], f[2], f[4], f[5], f[5], f[5], f[5], f[5]])
+    np.testing.assert_allclose(fb, 0.5 * f + 0.5 * prior)
+    assert fb[9] < f[9] and fb[6] > f[6]  # the single-edition extremes pulled toward their class
 
 
 def test_agreement_counts_books_per_line_and_poet():

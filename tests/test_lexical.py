@@ -211,13 +211,17 @@ def test_combine_is_a_median_of_engine_percentiles():
 
 def test_popularity_from_rank_fixture(rank_index):
     pops = dict(rank_index.store.conn.execute("SELECT id, popularity FROM poems"))
-    # six matched entries; per engine A<B<C<D<E, F (天仙子) highest on baidu only: the median ignores it
-    assert pops["t-a"] == pytest.approx(3 / 12, abs=1e-6) and pops["t-b"] == pytest.approx(5 / 12, abs=1e-6)
-    assert pops["t-c"] == pytest.approx(7 / 12, abs=1e-6) and pops["t-d"] == pytest.approx(9 / 12, abs=1e-6)
-    assert pops["songci/ci.song.0/1"] == pytest.approx(11 / 12, abs=1e-6)  # 水调歌头, listed out of order in rank/
-    assert pops["songci/ci.song.0/0"] == pytest.approx(1 / 12, abs=1e-6)  # 天仙子
-    # no rank entry: the prior of its class (build/fame.py), the median of the ranked poems that one
-    # book holds (1/12, 5/12, 7/12, 9/12, 11/12)
+    # six matched entries; per engine A<B<C<D<E, F (天仙子) highest on baidu only: the median ignores
+    # it. Their own fame: t-a 3/12, t-b 5/12, t-c 7/12, t-d 9/12, 水调歌头 11/12, 天仙子 1/12; the prior
+    # of the class of the poems one book holds is the median of those it ranks (1, 5, 7, 9, 11 /12:
+    # 7/12), and of 静夜思's class (two books, one curated) t-a's own 3/12. Each poem's popularity
+    # is halfway between its own fame and its class's prior (build/fame.FAME_PRIOR_WEIGHT).
+    half = lambda own, prior: (own + prior) / 24  # noqa: E731  (twelfths)
+    assert pops["t-a"] == pytest.approx(half(3, 3), abs=1e-6) and pops["t-b"] == pytest.approx(half(5, 7), abs=1e-6)
+    assert pops["t-c"] == pytest.approx(half(7, 7), abs=1e-6) and pops["t-d"] == pytest.approx(half(9, 7), abs=1e-6)
+    assert pops["songci/ci.song.0/1"] == pytest.approx(half(11, 7), abs=1e-6)  # 水调歌头, listed out of order in rank/
+    assert pops["songci/ci.song.0/0"] == pytest.approx(half(1, 7), abs=1e-6)  # 天仙子
+    # no rank entry: the prior of its class
     assert pops["t-g"] == pytest.approx(7 / 12, abs=1e-6)
     assert pops["t300-a"] == pytest.approx(3 / 12, abs=1e-6)  # 唐诗三百首's 静夜思 shares 全唐诗's
     stats = rank_index.manifest["lexical"]["popularity"]
@@ -230,8 +234,8 @@ def test_famous_first(rank_index):
     assert [h.text for h in r.hits] == ["明月", "明月几时有", "海上生明月", "明月来相照", "床前明月光", "举头望明月"]
     assert [h.match for h in r.hits] == ["exact"] + ["contains"] * 5
     # each line's popularity is its attributed poem's fame; 明月 (無名氏's unranked 句) has its class prior
-    assert [h.popularity for h in r.hits] == [pytest.approx(7 / 12, abs=1e-6), pytest.approx(11 / 12, abs=1e-6),
-                                             pytest.approx(7 / 12, abs=1e-6), pytest.approx(5 / 12, abs=1e-6),
+    assert [h.popularity for h in r.hits] == [pytest.approx(7 / 12, abs=1e-6), pytest.approx(9 / 12, abs=1e-6),
+                                             pytest.approx(7 / 12, abs=1e-6), pytest.approx(6 / 12, abs=1e-6),
                                              pytest.approx(3 / 12, abs=1e-6), pytest.approx(3 / 12, abs=1e-6)]
     r = rank_index.find("明月", k=10, sort="popularity")
     assert [h.text for h in r.hits] == ["明月几时有", "海上生明月", "明月", "明月来相照", "床前明月光", "举头望明月"]

@@ -41,6 +41,10 @@ log = logging.getLogger("poetry_search")
 # Anthologies of famous poems chosen by editors (not complete collections); the corpus names them so.
 CURATED_BOOKS = ("唐诗三百首", "宋词三百首", "千家诗")
 EDITION_CLASSES = (1, 2, 3)  # 1, 2, 3 or more books hold the poem
+# How far each poem's fame moves toward its class's prior (editions, a curated edition): a poem in
+# 唐诗三百首 and three books is famous whatever the search counts of "author title" say, and a
+# poem in one book with a title that is a common word (京城, 人日) is not.
+FAME_PRIOR_WEIGHT = 0.5
 # A title shorter than this (none, 句, 松, 雪) makes "author title" a search for the author's name,
 # often a common word (本先, 無可, 如體): its hit count says nothing about the poem.
 MIN_TITLE_CHARS = 2
@@ -113,7 +117,7 @@ def edition_counts(poem_keys: np.ndarray, book_ids: np.ndarray) -> np.ndarray:
 
 
 def fame(counts: np.ndarray, shared: np.ndarray, poem_keys: np.ndarray, editions: np.ndarray,
-         curated: np.ndarray, title_power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+         curated: np.ndarray, title_power: float = 1.0, prior_weight: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Fame in [0, 1] of every poem, and where it came from (0: its own rank counts, 1: another
     edition's, 2: the prior of its class).
 
@@ -123,7 +127,8 @@ def fame(counts: np.ndarray, shared: np.ndarray, poem_keys: np.ndarray, editions
     ``editions``: ``edition_counts``;
     ``curated``: in a CURATED_BOOKS edition (any edition of the poem counts); ``title_power``:
     counts are divided by ``shared ** title_power`` (1: the count is split evenly among the poems
-    that share it; 0: no correction)."""
+    that share it; 0: no correction); ``prior_weight``: the share of the class's prior in every
+    poem's fame (0: a ranked poem's fame is its counts' alone)."""
     n = counts.shape[0]
     own = combine(counts / (shared ** title_power)[:, None])
     have = ~np.isnan(own)
@@ -143,21 +148,26 @@ def fame(counts: np.ndarray, shared: np.ndarray, poem_keys: np.ndarray, editions
     cur = cur_of_key[poem_keys]
     cls = np.minimum(editions, EDITION_CLASSES[-1]) - 1 + len(EDITION_CLASSES) * cur
     rest = np.isnan(out)
-    for c in np.unique(cls[rest]):
+    prior = np.full(n, 0.5)
+    for c in np.unique(cls):
         ref = have & (cls == c)
         # a class with no ranked poem borrows the prior of the nearest class below it
         cc = c
         while not ref.any() and cc > 0:
             cc -= 1
             ref = have & (cls == cc)
-        out[rest & (cls == c)] = float(np.median(own[ref])) if ref.any() else 0.5
+        prior[cls == c] = float(np.median(own[ref])) if ref.any() else 0.5
+    out[rest] = prior[rest]
+    if prior_weight:  # the class's evidence (editions, curated) beside the poem's own counts
+        out = (1 - prior_weight) * out + prior_weight * prior
     return out, source
 
 
 def corpus_fame(sources: Sequence[str], positions: Sequence[int], authors: Sequence[str], titles: Sequence[str],
                 books: Sequence[str], first_lines: Sequence[tuple[int, int]], rank_dir: Path | None,
                 fold: Callable[[str], str], canonical: Callable[[str], str] = lambda a: a,
-                title_power: float = 1.0, curated_books: Sequence[str] = CURATED_BOOKS) -> tuple[np.ndarray, np.ndarray]:
+                title_power: float = 1.0, curated_books: Sequence[str] = CURATED_BOOKS,
+                prior_weight: float = FAME_PRIOR_WEIGHT) -> tuple[np.ndarray, np.ndarray]:
     """``fame`` of every poem from its records: ``sources``/``positions`` (its file and place,
     as rank/ describes them), ``authors`` and ``titles`` as the corpus writes them, ``books``
     (folded), ``first_lines`` (text ids of its first two lines, -1 where none), ``canonical``
@@ -181,4 +191,4 @@ def corpus_fame(sources: Sequence[str], positions: Sequence[int], authors: Seque
     shared = shared_title_counts(group_ids(canon), group_ids(bases), ranked)
     editions = edition_counts(text_keys, group_ids(list(books)))
     curated = np.array([b in curated_books for b in books], bool)
-    return fame(counts, shared, poem_keys, editions, curated, title_power)
+    return fame(counts, shared, poem_keys, editions, curated, title_power, prior_weight)
