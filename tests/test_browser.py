@@ -427,3 +427,22 @@ def test_a_poem_on_a_lexical_only_index_shows_only_its_own_parts(page, lexical_s
             assert "null" not in text and "undefined" not in text, text
             expect(page.locator("#poem .hint")).to_have_count(0)
             expect(page.locator("#poem h1")).to_have_count(1)
+
+
+def test_a_book_two_collections_hold_is_one_chip(page, tmp_path_factory):
+    # the attribution fixture has 唐诗三百首 twice (quantangshi's and mengxue's): one chip, both counts
+    from poetry_search import Index, build_index
+
+    path = tmp_path_factory.mktemp("fixture-lexical") / "index"
+    build_index(ROOT / "tests" / "data" / "attribution", path, lexical_only=True)
+    facets = Index.open(path).facets()["collections"]
+    assert sum(c["book"] == "唐诗三百首" for c in facets) == 2
+    want: dict[str, int] = {}
+    for c in facets:
+        want[c["book"] or c["collection"]] = want.get(c["book"] or c["collection"], 0) + c["poems"]
+    with live_server(path, cwd=ROOT) as url:
+        open_page(page, url)
+        chips = page.locator("#start h2:text-is('诗集') + .chips li")
+        expect(chips).to_have_count(len(want))
+        got = [t.rsplit(" ", 1) for t in chips.all_inner_texts()]
+        assert len(got) == len(want) == len(facets) - 1 and {name: int(n) for name, n in got} == want

@@ -478,7 +478,10 @@ async function showStart(state) {
   if (s.poets.length) parts.push(el("h2", {}, "名家"), el("ul", { class: "chips" }, ...s.poets.map((p) => el("li", {}, poetLink(p.name)))));
   const f = INFO ? INFO.facets : { dynasties: [], collections: [] };
   if (f.dynasties.length) parts.push(el("h2", {}, "朝代"), el("ul", { class: "chips" }, ...f.dynasties.map((d) => el("li", {}, nav({ dynasty: d.name }, {}, d.name, el("small", {}, ` ${d.poems}`))))));
-  if (f.collections.length) parts.push(el("h2", {}, "诗集"), el("ul", { class: "chips" }, ...f.collections.map((c) => el("li", {}, nav({ collection: c.book || c.collection }, {}, c.book || c.collection, el("small", {}, ` ${c.poems}`))))));
+  // one chip a name: two collections may hold a book of one name (唐诗三百首), and the filter takes both
+  const books = new Map();
+  for (const c of f.collections) books.set(c.book || c.collection, (books.get(c.book || c.collection) || 0) + c.poems);
+  if (books.size) parts.push(el("h2", {}, "诗集"), el("ul", { class: "chips" }, ...[...books].map(([name, n]) => el("li", {}, nav({ collection: name }, {}, name, el("small", {}, ` ${n}`))))));
   box.replaceChildren(...parts);
   document.title = "寻诗 · poetry-search";
   await toScript();
