@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT / "tests"))  # the live-server harness
 
 from live_server import DESKTOP, PHONE, launch_chromium, live_server  # noqa: E402
 
-QUERY = "春眠不觉晓"
+QUERY = "春眠不觉晓"  # by meaning too: the page fills with its nearest lines
+LEXICAL_QUERY = "明月"  # an index without vectors shows a line's own hits only: a fragment lists many
 REGULATED = "白日依山尽"
 
 
@@ -32,7 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--index", default="index", help="index folder to serve (default: index)")
     ap.add_argument("--out", default="docs", help="folder for the PNG files (default: docs)")
-    ap.add_argument("--query", default=QUERY, help=f"the query shown (default: {QUERY})")
+    ap.add_argument("--query", help=f"the query shown (default: {QUERY}; {LEXICAL_QUERY} on an index without vectors)")
     ap.add_argument("--regulated", default=REGULATED,
                     help=f"a line of a regulated poem, shown with its 平仄 and 格律 (default: {REGULATED})")
     args = ap.parse_args()
@@ -43,6 +44,7 @@ def main() -> None:
     with live_server(args.index, cwd=ROOT) as url, sync_playwright() as p:
         with urllib.request.urlopen(url.rstrip("/") + "/api/info") as r:  # a --lexical-only index has no echoes to show
             has_vectors = json.load(r)["has_vectors"]
+        query = args.query or (QUERY if has_vectors else LEXICAL_QUERY)
         browser = launch_chromium(p)
         for name, viewport, scale in (("desktop", DESKTOP, 1), ("phone", PHONE, 2)):
             page = browser.new_page(viewport=viewport, device_scale_factor=scale)
@@ -50,7 +52,7 @@ def main() -> None:
             page.wait_for_selector("body[data-ready]")
             page.wait_for_selector("#start h2")
             page.screenshot(path=str(out / f"start-{name}.png"), full_page=name == "desktop")
-            page.fill("#q", args.query)
+            page.fill("#q", query)
             page.press("#q", "Enter")
             page.wait_for_selector(".card")
             page.mouse.move(0, 0)
