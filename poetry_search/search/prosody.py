@@ -267,7 +267,7 @@ def one_char(char: str, what: str) -> str:
 
 def rhymes_of(char: str) -> tuple[rhymes.Group, ...]:
     """The groups of one character (variant-aware), or a UsageProblem when the table lacks it."""
-    c = one_char(char, "rhymes_with")
+    c = one_char(char, "--rhymes-with (rhymes_with)")
     groups = rhymes.readings(c)
     if not groups:
         raise UsageProblem(f"{c} is not in the 平水韵 table: pass a character of the same rhyme, or --rhyme GROUP",
