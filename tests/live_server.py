@@ -46,6 +46,20 @@ def launch_chromium(playwright):
 
 
 @contextlib.contextmanager
+def chromium():
+    """A headless Chromium (``launch_chromium``) for the length of a ``with``: Playwright started,
+    the browser closed and Playwright stopped afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
 def live_server(index: str | Path, port: int = 0, timeout: float = 180.0, env: dict | None = None,
                 cwd: str | Path | None = None, args: tuple[str, ...] = ()) -> Iterator[str]:
     """Start ``python -m poetry_search serve --index INDEX --port PORT`` and yield its URL once it

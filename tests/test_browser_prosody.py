@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from conftest import ROOT
-from live_server import DESKTOP, PHONE, chromium_path, launch_chromium, live_server
+from live_server import DESKTOP, PHONE, chromium, chromium_path, live_server
 
 from poetry_search.prosody import line_tones
 
@@ -37,10 +37,8 @@ def server(sample_index):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        b = launch_chromium(p)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _context(browser, viewport):

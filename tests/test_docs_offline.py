@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 import pytest
 from conftest import ROOT
-from live_server import chromium_path, launch_chromium, live_server
+from live_server import chromium, chromium_path, live_server
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[test]'")
 if chromium_path() is None:
@@ -25,8 +25,7 @@ def server(sample_index):
 
 @pytest.fixture(scope="module")
 def offline_page(server):
-    with sync_api.sync_playwright() as p:
-        browser = launch_chromium(p)
+    with chromium() as browser:
         ctx = browser.new_context()
         blocked: list[str] = []
 
@@ -45,7 +44,6 @@ def offline_page(server):
         page.on("pageerror", lambda e: errors.append(str(e)))
         yield page, blocked, errors
         ctx.close()
-        browser.close()
 
 
 def test_swagger_ui_renders_every_operation_offline(server, offline_page):
