@@ -478,9 +478,7 @@ async function showStart(state) {
   if (s.poets.length) parts.push(el("h2", {}, "名家"), el("ul", { class: "chips" }, ...s.poets.map((p) => el("li", {}, poetLink(p.name)))));
   const f = INFO ? INFO.facets : { dynasties: [], collections: [] };
   if (f.dynasties.length) parts.push(el("h2", {}, "朝代"), el("ul", { class: "chips" }, ...f.dynasties.map((d) => el("li", {}, nav({ dynasty: d.name }, {}, d.name, el("small", {}, ` ${d.poems}`))))));
-  // one chip a name: two collections may hold a book of one name (唐诗三百首), and the filter takes both
-  const books = new Map();
-  for (const c of f.collections) books.set(c.book || c.collection, (books.get(c.book || c.collection) || 0) + c.poems);
+  const books = bookCounts(f.collections);
   if (books.size) parts.push(el("h2", {}, "诗集"), el("ul", { class: "chips" }, ...[...books].map(([name, n]) => el("li", {}, nav({ collection: name }, {}, name, el("small", {}, ` ${n}`))))));
   box.replaceChildren(...parts);
   document.title = "寻诗 · poetry-search";
@@ -629,6 +627,15 @@ function render() {
 }
 
 let INFO = null;
+
+// The collection filter's values, name -> poems: two collections may hold a book of one name
+// (唐诗三百首), and the filter takes both, so it is one value with both counts.
+function bookCounts(collections) {
+  const books = new Map();
+  for (const c of collections) books.set(c.book || c.collection, (books.get(c.book || c.collection) || 0) + c.poems);
+  return books;
+}
+
 async function loadInfo() {
   try {
     const info = INFO = await api("/api/info");
@@ -636,10 +643,7 @@ async function loadInfo() {
     const dyn = $("#dynasty");
     for (const d of info.facets.dynasties) dyn.append(el("option", { value: d.name }, d.name));
     const col = $("#collection");
-    for (const c of info.facets.collections) {
-      const v = c.book || c.collection;
-      if (![...col.options].some((o) => o.value === v)) col.append(el("option", { value: v }, v));
-    }
+    for (const name of bookCounts(info.facets.collections).keys()) col.append(el("option", { value: name }, name));
     if (info.has_vectors === false) {
       HAS_VECTORS = false;
       DEFAULT_MODE = "lexical";
