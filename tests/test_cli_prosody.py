@@ -253,6 +253,16 @@ def test_check_famous_poems_are_helv(text, form, pattern, rhyme):
     assert any(line.startswith("marks: ○ 合") for line in out)
 
 
+def test_check_marks_a_free_position_of_the_other_tone():
+    # 白日入山尽: 入 仄 at the 3rd of 仄仄平平仄, which 一三五不论 allows; 欲 仄 at the 1st of 平平平仄仄
+    text = "白日入山尽，黄河入海流。欲穷千里目，更上一层楼。"
+    assert _check(text)["verdict"] == "合律"
+    r = run_cli("check", text)
+    rows = _rows(r.stdout)
+    assert r.returncode == 0 and len(rows) == 4
+    assert [row[4:] for row in rows] == [["○", "○", "◐", "○", "○"], ["○"] * 5, ["◐", "○", "○", "○", "○"], ["○"] * 5]
+
+
 @pytest.mark.parametrize("changes, fault", [
     ({1: "大河入海流"}, (1, 0, "孤平")),
     ({3: "更上一层台"}, (3, 4, "出韵")),

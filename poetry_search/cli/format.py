@@ -248,10 +248,12 @@ CHECK_LEGEND = "marks: ○ 合  ◐ the other tone, allowed by 一三五不论  
 
 def check_marks(v) -> list[list[str]]:
     """One mark a character (``CHECK_MARKS``): its tone as read against the pattern it was held to."""
+    from ..prosody.meter import FREE
+
     chosen = {(r.line, r.position): r.tone for r in v.readings}
     out = []
     for i, (marks, expected, tones) in enumerate(zip(v.marks, v.expected, v.tones)):
-        free = {0, 2} if len(expected) == 5 else {0, 2, 4}
+        free = FREE.get(len(expected), ())
         row = []
         for p, mark in enumerate(marks):
             tone = chosen.get((i, p), tones[p])
@@ -268,6 +270,7 @@ def check_marks(v) -> list[list[str]]:
 def check_text(v) -> str:
     """A 格律 verdict: the form and pattern, each line with its tones, the pattern and a mark a
     character, then the verdict with its faults and notes, the rhyme, the rules applied."""
+    from ..prosody.meter import AOJIU
     from ..prosody.rhymes import group
 
     rhyme = group(v.rhyme).full_name if v.rhyme else None
@@ -282,7 +285,7 @@ def check_text(v) -> str:
     else:
         out.append(format_table(["#", "line", "tones"], [[str(i + 1), s, t] for i, (s, t) in enumerate(zip(v.lines, v.tones))]))
     out.append("")
-    named = sorted({n.kind for n in v.notes if n.kind in ("本句自救", "对句相救")})
+    named = sorted({n.kind for n in v.notes if n.kind in AOJIU})
     verdict = v.verdict + (f": {'、'.join(named)}" if v.verdict == "合律（拗救）" and named else "")
     out.append(f"verdict: {verdict}" + (f" ({v.reason})" if v.reason else ""))
     if v.faults:

@@ -87,6 +87,7 @@ RULES = (
 )
 
 AOJIU = ("本句自救", "对句相救")  #: the 拗救 kinds that make the verdict 合律（拗救）
+FREE = {5: (0, 2), 7: (0, 2, 4)}  #: 一三五不论: the positions that may take either tone, by line width
 FORMS = {(4, 5): "五绝", (4, 7): "七绝", (8, 5): "五律", (8, 7): "七律"}
 HEGE, HEGE_AOJIU, BUHE, FEI = "合律", "合律（拗救）", "不合", "非近体"
 
