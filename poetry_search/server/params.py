@@ -154,14 +154,19 @@ def _too_large(size: int) -> UsageProblem:
                         f"(up to {MAX_TEXTS} texts of {MAX_QUERY_CHARS} characters)", code="body_too_large")
 
 
+def json_body(body: bytes, example: str):
+    """A request body read as UTF-8 JSON; else a one-line UsageProblem that shows ``example``."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageProblem(f"the request body is not UTF-8: send JSON like {example}") from None
+    except json.JSONDecodeError as e:
+        raise UsageProblem(f"the request body is not JSON ({e.msg}): send {example}") from None
+
+
 def similarity_texts(body: bytes) -> list[str]:
     """The texts of a ``{"texts": [...]}`` body: 2 to ``MAX_TEXTS`` strings, each a query text."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise UsageProblem("the request body is not UTF-8: send JSON like {\"texts\": [\"春眠不觉晓\", \"大梦谁先觉\"]}") from None
-    except json.JSONDecodeError as e:
-        raise UsageProblem(f"the request body is not JSON ({e.msg}): send {{\"texts\": [\"春眠不觉晓\", \"大梦谁先觉\"]}}") from None
+    data = json_body(body, '{"texts": ["春眠不觉晓", "大梦谁先觉"]}')
     texts = data.get("texts") if isinstance(data, dict) else None
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
         raise UsageProblem("send {\"texts\": [...]}: a list of strings")
@@ -177,12 +182,7 @@ def check_body(body: bytes) -> dict:
     """The keyword arguments of ``Index.check`` from a ``{"text": ..., "strict": false}`` or
     ``{"poem_id": ...}`` body: one of text and poem_id, strict a boolean (default false). An empty
     text is left to the library, which says so (``empty_query``)."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise UsageProblem(f"the request body is not UTF-8: send JSON like {CHECK_EXAMPLE}") from None
-    except json.JSONDecodeError as e:
-        raise UsageProblem(f"the request body is not JSON ({e.msg}): send {CHECK_EXAMPLE}") from None
+    data = json_body(body, CHECK_EXAMPLE)
     if not isinstance(data, dict):
         raise UsageProblem(f"send a JSON object: {CHECK_EXAMPLE}")
     unknown = sorted(set(data) - {"text", "poem_id", "strict"})

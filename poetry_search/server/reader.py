@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -160,11 +159,7 @@ def poet_page(name: str):
 async def api_convert(request: Request):
     """``{"script", "texts"}``: each text converted (s: OpenCC t2s, t: OpenCC s2t), in order; the
     page sends what it shows, in pieces under the body limit."""
-    body = await params.read_body(request)
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise UsageProblem('send JSON like {"texts": ["床前明月光"], "script": "t"}') from None
+    data = params.json_body(await params.read_body(request), '{"texts": ["床前明月光"], "script": "t"}')
     texts = data.get("texts") if isinstance(data, dict) else None
     script = data.get("script") if isinstance(data, dict) else None
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
