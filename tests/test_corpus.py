@@ -141,6 +141,40 @@ def test_a_dataset_id_seen_twice_gets_a_positional_id(tmp_path):
     assert [p.id for p in reader.poems()] == want
 
 
+# three records as the corpus gives them: an editor's note split over paragraphs (蒙学's 唐诗三百首
+# and 全唐诗), and a parenthesis that nothing closes within reach, which must stay as it is
+SPLIT_NOTES = {
+    "mengxue/tangshisanbaishou.json": {"title": "唐詩三百首", "content": [{"type": "七言絕句", "content": [
+        {"chapter": "夜上受降城聞笛", "author": "李益", "paragraphs": [
+            "回樂烽前沙似雪，受降城外月如霜。(回樂", "一作：回樂", "）", "不知何處吹蘆管，一夜征人盡望鄉。"]}]}]},
+    "quantangshi/poet.tang.0.json": [
+        {"author": "韋莊", "title": "秦婦吟", "paragraphs": [
+            "（「塞色」，蔣校作「墨色」。", "）路旁時見遊奕軍，坡下寂無迎送客。"]},
+        {"author": "某", "title": "未合", "paragraphs": [
+            "一二三四五（注", "六七八九十。", "甲乙丙丁戊。", "己庚辛壬癸。", "子丑寅卯辰。", "巳午未申酉）。"]}],
+}
+
+
+def test_a_note_split_over_paragraphs_is_one_note(tmp_path):
+    for rel, data in SPLIT_NOTES.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    reader = CorpusReader(tmp_path)
+    norm = reader.normalizer()
+    poems = {p.title: p for p in reader.poems()}
+    assert len(poems) == 3
+    lines = {t: [(ln.text, ln.paragraph) for ln in poem_lines(p, norm)] for t, p in poems.items()}
+    # the note's pieces are no lines, the verse keeps its couplets
+    assert lines["夜上受降城聞笛"] == [("回乐烽前沙似雪", 0), ("受降城外月如霜", 0),
+                                       ("不知何处吹芦管", 1), ("一夜征人尽望乡", 1)]
+    assert poems["夜上受降城聞笛"].paragraphs[0] == "回樂烽前沙似雪，受降城外月如霜。(回樂一作：回樂）"
+    # the verse after the note's close is read; the note's words are not
+    assert lines["秦婦吟"] == [("路旁时见游奕军", 0), ("坡下寂无迎送客", 0)]
+    # opened five paragraphs before it closes: out of reach, read as the record gives it
+    raw = SPLIT_NOTES["quantangshi/poet.tang.0.json"][1]["paragraphs"]
+    assert len(raw) == 6 and poems["未合"].paragraphs == raw
+
+
 def test_broken_json_is_reported_not_fatal(shapes_corpus):
     (shapes_corpus / "quantangshi" / "poet.tang.1000.json").write_text("[{broken", encoding="utf-8")
     seen = []

@@ -10,8 +10,9 @@ Decisions, each on purpose:
   model's vocabulary knows (``abc``, ``12``): unfolded, every such character is ``[UNK]`` to
   bert-base-chinese. Applied after structural descriptions are replaced (their keys are as written).
 * Editorial annotations are removed from the embedded text (they stay in ``original``):
-  ``（一作…）`` and every other full-width or ASCII parenthetical (in this corpus they are all
-  editorial: 一作, 京本, 題擬, 見《…》…), ``〖1〗`` footnote marks, ``[1]`` numeric footnote marks.
+  ``（一作…）`` and every other full-width or ASCII parenthetical, opened in either width and
+  closed in either (in this corpus they are all editorial: 一作, 京本, 題擬, 見《…》…), ``〖1〗``
+  footnote marks, ``[1]`` numeric footnote marks.
   A bracketed *character* such as ``[攪]`` in 全唐诗 is a character supplied by the editors: the
   brackets go, the character stays, because dropping it would cut a word out of the line.
 * Structural descriptions such as ``{上休下鳥}`` are replaced by the character that
@@ -36,8 +37,10 @@ from dataclasses import dataclass
 
 from .textin import fold_invisible
 
-#: Bumped whenever the embedded text of any line could change; part of every cache key.
-NORMALIZE_VERSION = 3  # 2: NFKC (full-width ASCII folds to ASCII); 3: invisible characters, 、 inside a line
+#: Bumped whenever the embedded text of any line could change; recorded in the manifest (the
+#: embedding cache is keyed by the exact text encoded, so a bump re-encodes only the lines it changes).
+NORMALIZE_VERSION = 4  # 2: NFKC (full-width ASCII folds to ASCII); 3: invisible characters, 、 inside a line;
+# 4: a note opened in one width and closed in the other, (…）, does not split
 
 SENTENCE_PUNCTUATION = "，。！？；：,.!?;:．｡﹐﹒﹔﹕﹖﹗…"
 _PUNCT_CLASS = re.escape(SENTENCE_PUNCTUATION)
@@ -45,7 +48,7 @@ _PUNCT_CLASS = re.escape(SENTENCE_PUNCTUATION)
 # Tokens of a paragraph: an annotation (kept whole, so punctuation inside it does not split),
 # a run of sentence punctuation, or any other run of text.
 _TOKEN = re.compile(
-    r"（[^（）]*）|\([^()]*\)|〖[^〗]*〗|\[[^\]]*\]|\{[^{}]*\}"
+    r"[（(][^（）()]*[）)]|〖[^〗]*〗|\[[^\]]*\]|\{[^{}]*\}"
     rf"|[{_PUNCT_CLASS}]+|[^{_PUNCT_CLASS}（(〖\[{{]+|."
 )
 _ANNOTATION = re.compile(r"（[^（）]*）|\([^()]*\)|〖[^〗]*〗|\[[0-9０-９一二三四五六七八九十]*\]")

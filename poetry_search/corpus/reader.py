@@ -282,6 +282,10 @@ TABLE: dict[str, Collection] = {
 COLLECTIONS: dict[str, str] = {name: c.title for name, c in TABLE.items()}
 
 
+#: How many paragraphs on a note opened in one paragraph may close (``join_split_notes``).
+NOTE_REACH = 4
+
+
 class _Pass:
     """What one read of the corpus accumulates: nothing of it outlives ``poems()``."""
 
@@ -324,7 +328,9 @@ class CorpusReader:
         run = _Pass()
         self.warnings.skipped = []
         for name in self.collections:
-            yield from self._collection(name, run)
+            for poem in self._collection(name, run):
+                poem.paragraphs = join_split_notes(poem.paragraphs)
+                yield poem
         self.authors = run.authors
 
     def normalizer(self) -> Normalizer:
@@ -481,6 +487,34 @@ class CorpusReader:
                 yield from self._mengxue_node(child, path, book, title, author, dynasty, form, state)
         elif "paragraphs" not in node:
             state["bad"] += 1
+
+
+def _open_parens(paragraph: str) -> int:
+    return sum(paragraph.count(c) for c in "(（") - sum(paragraph.count(c) for c in ")）")
+
+
+def join_split_notes(paragraphs: list[str], reach: int = NOTE_REACH) -> list[str]:
+    """Paragraphs with an editor's note that the record splits across them, joined into one.
+
+    全唐诗's notes (``（〖1〗…。``, ``〖2〗…``, ``）。``), 蒙学's 唐诗三百首 (``…(回樂``, ``一作：回樂``,
+    ``）``) and 元曲's stage directions open a parenthesis in one paragraph and close it in a later
+    one; read apart, each piece of the note is a "line" (回乐, 宵一作) and the verse around it loses
+    its couplet. A paragraph that leaves a parenthesis open is joined with the next ones up to the
+    one that closes it, when that is at most ``reach`` paragraphs on; a parenthesis that nothing
+    closes within reach is left as it is, so no verse is swallowed by a stray one."""
+    out: list[str] = []
+    i = 0
+    while i < len(paragraphs):
+        depth, j = _open_parens(paragraphs[i]), i
+        if depth > 0:
+            while depth > 0 and j + 1 < len(paragraphs) and j - i < reach:
+                j += 1
+                depth += _open_parens(paragraphs[j])
+            if depth > 0:
+                j = i
+        out.append("".join(paragraphs[i:j + 1]))
+        i = j + 1
+    return out
 
 
 def poem_lines(poem: Poem, normalizer: Normalizer) -> list[Line]:
