@@ -13,6 +13,16 @@ No entry is written by hand; each comes from one of these rules, and the file sa
   least: a bare 王 is a surname) is dropped, unless what is left is a clan name (徐氏: 蜀太后徐氏
   and 蜀太妃徐氏 are two women).
 * ``xinghui``: a biography that says 姓X氏，諱Y (太宗皇帝: 帝姓李氏，諱世民) names X+Y.
+* ``courtesy``: a poem's author written surname + 字 or 號 (千家诗's 張文潜, 杜小山) where one author
+  record of that surname gives that 字 or 號 in its biography (張耒，字文潜; 杜耒 … 號小山). The
+  surname is the record's first character, or its first two for a name of three or more
+  (欧阳, 司马). Only a name that some poem is signed with and that no author record bears is
+  taken, so a real poet's own name is never sent to another, and only when the poems signed
+  with it are (most of them) of the record's dynasty: 元曲's 刘君锡 is not the Song 刘永年, 字君锡.
+* ``monk``: a monk is 釋X in 全宋诗, X in 全唐诗 and 僧X in the primers: 僧X and 釋X go to the author
+  record 釋X, else to the record X (two characters at least); a monk's record whose biography
+  says 一名Y (釋德洪，一名惠洪) also answers to 釋Y and 僧Y. Again only names that poems are signed
+  with and that no author record bears, of the record's dynasty.
 
 Names are compared folded (poetry_search.normalize.fold: simplified, no spaces), so 後主煜 and
 后主煜 are one name. An alias that two rules send to different names is left out (reported).
@@ -30,6 +40,7 @@ from pathlib import Path
 import _layout  # noqa: F401
 import corpus_cache
 
+from poetry_search.corpus.dynasties import fold_dynasty
 from poetry_search.corpus.normalize import fold
 
 OUT = _layout.ROOT / "poetry_search" / "corpus" / "data" / "author_aliases.tsv"
@@ -37,6 +48,9 @@ ZI = re.compile(r"字([^，,。；;（(\s]{1,3})")
 OPENING = re.compile(r"^([^，,。\s]{1,2})[，,]字([^，,。；;（(\s]{1,3})")
 TITLE = re.compile(r"^(?:.{0,3}?)(?:皇帝|皇后|太后|太妃|嗣主|先主|後主|后主|国主|主|帝|王|后|妃)$")
 XINGHUI = re.compile(r"姓(.)氏[，,]\s*[諱讳](.{1,2}?)[，,。]")
+COURTESY = re.compile(r"(字|号)([^，,。；;、（(）)\s]{2,3})")  # biographies are folded: 號 reads 号
+MONK = ("释", "僧")
+OTHER_NAME = re.compile(r"一名([^，,。；;、（(）)\s]{2,3})")
 
 
 def build(data: dict) -> tuple[dict[str, tuple[str, str, str]], dict]:
@@ -66,6 +80,46 @@ def build(data: dict) -> tuple[dict[str, tuple[str, str, str]], dict]:
             if tail in names and len(tail) >= 2 and len(head) >= 2 and TITLE.match(head) and not tail.endswith("氏"):
                 found[n].add((tail, "title", f"{head} + {tail}"))
                 break
+    # the rules below join a signed name to a record only where the two are of one dynasty
+    # (元曲's 刘君锡 is not the Song 刘永年, 字君锡)
+    record_era: dict[str, set[str]] = defaultdict(set)
+    for n, dyn, _b, _s in data["authors"]:
+        record_era[fold(n)].add(fold_dynasty(fold(dyn)) or "")
+    signed_era: dict[str, Counter] = defaultdict(Counter)
+    for p in data["poems"]:
+        if p["author"]:
+            signed_era[fold(p["author"])][fold_dynasty(p["dynasty"]) or ""] += 1
+    record_names = set(record_era)
+    signed = set(poem_names) - record_names  # names poems are signed with that no record bears
+
+    def one_era(alias: str, target: str) -> bool:
+        era = signed_era[alias].most_common(1)[0][0] if signed_era[alias] else ""
+        return bool(era) and era in record_era[target]
+
+    surname_zi: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for n, bio in records:
+        if len(n) < 2:
+            continue
+        for kind, z in COURTESY.findall(bio):
+            for cut in ((1, 2) if len(n) >= 3 else (1,)):
+                surname_zi[n[:cut] + z].add((n, f"{n}: {kind}{z}"))
+    for alias in signed & set(surname_zi):
+        for target, ev in surname_zi[alias]:
+            if one_era(alias, target):
+                found[alias].add((target, "courtesy", ev))
+    for alias in signed:
+        for monk in MONK:
+            if alias.startswith(monk) and len(alias) >= len(monk) + 2:
+                bare = alias[len(monk):]
+                target = "释" + bare if "释" + bare in record_names else bare if bare in record_names else None
+                if target and one_era(alias, target):
+                    found[alias].add((target, "monk", f"{monk} + {bare}; record {target}"))
+    for n, bio in records:
+        if n.startswith("释"):
+            for other in OTHER_NAME.findall(bio):
+                for monk in MONK:
+                    if monk + other in signed and one_era(monk + other, n):
+                        found[monk + other].add((n, "monk", f"{n}: 一名{other}"))
     aliases, conflicts = {}, {}
     for alias, got in found.items():
         targets = {t for t, _, _ in got}
