@@ -17,6 +17,7 @@ from poetry_search.corpus.normalize import fold
 from poetry_search.corpus.variants import match_key
 from poetry_search.errors import PoemNotFoundError, UsageProblem, VectorsMissingError
 from poetry_search.search.patterns import parse_pattern
+from poetry_search.search.filters import Filters
 
 RANK_CORPUS = ROOT / "tests" / "data" / "rank_corpus"
 
@@ -372,3 +373,29 @@ def test_cli_query_modes_json(sample_index):
     r = run_cli("query", "明月", "--index", str(sample_index), "--poems", "-k", "5", "--json")
     assert len({p["poem_id"] for p in json.loads(r.stdout)["hits"]}) == 5
 
+
+
+def test_find_falls_back_to_a_swap_then_to_a_lost_character(lexical_index, all_texts):
+    # on the sample's own lines: a 5-character line with two neighbours swapped, and a
+    # 5-character line with one character lost; neither query is held by any line or paragraph
+    keys = [match_key(t) for t in all_texts]
+    held = lambda q: any(q in k for k in keys)  # noqa: E731
+    fives = [t for t in all_texts if len(t) == 5 and len(set(t)) == 5]
+    swap = next((t[1] + t[0] + t[2:], t) for t in fives if not held(t[1] + t[0] + t[2:])
+                and lexical_index.lexical.near_index().near(match_key(t[1] + t[0] + t[2:])).size == 0
+                and not lexical_index.lexical.across(t[1] + t[0] + t[2:], Filters())[0])
+    q, line = swap
+    got = lexical_index.find(q, k=50).hits
+    assert len(got) >= 1 and all(h.match == "near" for h in got)
+    assert line in [h.text for h in got]
+    assert all(len(h.text) == 5 and sorted(h.text) == sorted(q) for h in got)
+    lost = next((t[:2] + t[3:], t) for t in fives if not held(t[:2] + t[3:])
+                and not lexical_index.lexical.across(t[:2] + t[3:], Filters())[0])
+    q, line = lost
+    got = lexical_index.find(q, k=50).hits
+    want = [t for t in all_texts if len(t) == 5 and any(match_key(t)[:j] + match_key(t)[j + 1:] == match_key(q) for j in range(5))]
+    assert len(got) == len(want) >= 1 and line in want
+    assert sorted(h.text for h in got) == sorted(want) and all(h.match == "near" for h in got)
+    # four characters with one replaced: another line, not an edition of it (no near match)
+    other = q[:1] + ("雪" if q[1] != "雪" else "霜") + q[2:]
+    assert not held(other) and all(h.match != "near" for h in lexical_index.find(other, k=50).hits)

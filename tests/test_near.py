@@ -123,3 +123,51 @@ def test_a_word_spelled_otherwise_is_found_when_nothing_is_one_edit_away():
     assert idx.two_replaced(key("枫叶荻花秋瑟瑟")).tolist() == [0, 1]
     assert idx.two_replaced(key("沉香亭北倚栏杆")).tolist() == [2]  # 沉/沈 fold; 栏杆 / 阑干
     assert idx.two_replaced(key("枫叶荻花秋索索")).tolist() == [1]  # an exact line is not its own
+
+
+def swapped(a: str, b: str) -> bool:
+    """Independent oracle of ``transposed``: ``b`` is ``a`` with two neighbouring, different
+    characters the other way round."""
+    return len(a) == len(b) and any(a[i] != a[i + 1] and b == a[:i] + a[i + 1] + a[i] + a[i + 2:] for i in range(len(a) - 1))
+
+
+def test_two_neighbours_swapped_equal_brute_force_where_lines_collide():
+    rng = random.Random(5)
+    alpha = "春花秋月何时了"
+    texts = sorted({"".join(rng.choice(alpha) for _ in range(rng.choice((4, 5, 6, 7)))) for _ in range(3000)})
+    idx = NearIndex.build(texts)
+    queries = []
+    for t in rng.sample([t for t in texts if len(t) >= MIN_LENGTH], 150):
+        i = rng.randrange(len(t) - 1)  # across the halves as often as anywhere
+        queries.append(t[:i] + t[i + 1] + t[i] + t[i + 2:])
+    queries += ["".join(rng.choice(alpha) for _ in range(rng.choice((5, 6, 7)))) for _ in range(50)]
+    assert len(queries) == 200
+    hits = across = 0
+    for q in queries:
+        want = [i for i, t in enumerate(texts) if len(t) >= MIN_LENGTH and swapped(q, t)]
+        assert idx.transposed(q).tolist() == want, q
+        hits += len(want)
+        h = len(q) // 2
+        across += any(texts[i][h - 1:h + 1] != q[h - 1:h + 1] and texts[i][:h - 1] == q[:h - 1]
+                      and texts[i][h + 1:] == q[h + 1:] for i in want)
+    assert hits > 100 and across > 10  # a swap that straddles the two halves is found too
+    assert idx.transposed("春花秋月").tolist() == []  # four characters are not tried
+
+
+def test_a_four_character_query_finds_only_the_lines_with_one_character_more():
+    rng = random.Random(9)
+    alpha = "春花秋月何时了"
+    texts = sorted({"".join(rng.choice(alpha) for _ in range(rng.choice((4, 5, 6)))) for _ in range(2000)})
+    idx = NearIndex.build(texts)
+    queries = ["".join(rng.choice(alpha) for _ in range(4)) for _ in range(150)]
+    assert len(queries) == 150
+    hits = 0
+    for q in queries:
+        want = [i for i, t in enumerate(texts) if len(t) == 5 and any(t[:j] + t[j + 1:] == q for j in range(5))]
+        assert idx.left_out(q).tolist() == want, q
+        hits += len(want)
+    assert hits > 100
+    # 宋词三百首 lost 噀: its four characters find 全宋词's five
+    real = NearIndex.build(["香噀西风雨", "香西风雨急", "春西风雨"])
+    assert real.left_out("香西风雨").tolist() == [0, 1]
+    assert real.left_out("香西雨").tolist() == []  # three characters are not tried

@@ -147,12 +147,20 @@ class LexicalSearch:
     def near(self, text: str, filters: Filters, poem_rowids=None, limit: int | None = None) -> np.ndarray:
         """Lines one edit from ``text`` (normalised; ``MIN_LENGTH`` characters or more) that
         pass the filters, in lexical order (popularity, then id); where there are none, the lines
-        two replacements away in one half (``NearIndex.two_replaced``)."""
-        near = self.near_index() if len(text) >= MIN_LENGTH else None
+        with two neighbouring characters swapped (``NearIndex.transposed``), then those two
+        replacements away in one half (``NearIndex.two_replaced``). A text one character shorter
+        than ``MIN_LENGTH`` is answered only by the lines that hold it with one character more
+        (``NearIndex.left_out``): a replacement in four characters is most often another line."""
+        near = self.near_index() if len(text) >= MIN_LENGTH - 1 else None
         if near is None:
             return np.empty(0, np.int64)
         key = match_key(text)
+        if len(key) < MIN_LENGTH:
+            ids = self.filtered(near.left_out(key), filters, poem_rowids)
+            return self._lexicon().order(ids, None, limit=limit)
         ids = self.filtered(near.near(key), filters, poem_rowids)
+        if not ids.size:  # two characters the other way round
+            ids = self.filtered(near.transposed(key), filters, poem_rowids)
         if not ids.size:  # a word spelled otherwise: two replacements in one half (long lines only)
             ids = self.filtered(near.two_replaced(key), filters, poem_rowids)
         return self._lexicon().order(ids, None, limit=limit)

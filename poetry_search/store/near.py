@@ -17,8 +17,11 @@ is most often another line, not another edition). Matching is done on the varian
 (corpus/variants.match_key) when the caller passes keys, as lexical matching does.
 
 ``NearIndex.build(texts)`` → ``save(path)`` (one uncompressed .npz) → ``NearIndex.load(path)``
-→ ``near(query)``: the text ids, sorted; ``two_replaced(query)``, for a line of seven characters or
-more that nothing is one edit from: the lines two replacements away within one half.
+→ ``near(query)``: the text ids, sorted; for a line that nothing is one edit from,
+``transposed(query)``: the lines with two neighbouring characters swapped, and
+``two_replaced(query)`` (seven characters or more): the lines two replacements away within one
+half; ``left_out(query)`` answers a query of ``MIN_LENGTH - 1`` characters too, with the lines
+that hold it with one character more (a four-character line whose edition lost a character).
 """
 
 from __future__ import annotations
@@ -135,6 +138,32 @@ class NearIndex:
         missing = len(self.alphabet)
         q = np.array([self.alphabet.get(c, missing) for c in query], np.int64)
         return np.unique(self._replaced(q, missing, 2))
+
+    def transposed(self, query: str) -> np.ndarray:
+        """Sorted ids of the filed texts that are the query with two neighbouring characters
+        swapped (边秋一雁声 / 秋边一雁声): each swap is looked up as an exact line, so a swap
+        across the halves is found too."""
+        missing = len(self.alphabet)
+        q = np.array([self.alphabet.get(c, missing) for c in query], np.int64)
+        if q.size < MIN_LENGTH or (q == missing).any():
+            return np.empty(0, np.int64)
+        found = []
+        for i in range(q.size - 1):
+            if q[i] != q[i + 1]:
+                s = q.copy()
+                s[i], s[i + 1] = q[i + 1], q[i]
+                found.append(self._replaced(s, missing, 0))
+        return np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
+
+    def left_out(self, query: str) -> np.ndarray:
+        """Sorted ids of the filed texts that give the query with one character left out, for a
+        query one character shorter than ``MIN_LENGTH`` too (宋词三百首's 香西风雨 for 香噀西风雨):
+        only lines one character longer than the query are looked up, never its replacements."""
+        missing = len(self.alphabet)
+        q = np.array([self.alphabet.get(c, missing) for c in query], np.int64)
+        if q.size < MIN_LENGTH - 1:
+            return np.empty(0, np.int64)
+        return np.unique(self._longer(q, missing))
 
     def _replaced(self, q: np.ndarray, missing: int, edits: int) -> np.ndarray:
         """Lines of the query's length that differ from it in exactly ``edits`` positions (all
