@@ -24,6 +24,11 @@ No entry is written by hand; each comes from one of these rules, and the file sa
   says 一名Y (釋德洪，一名惠洪) also answers to 釋Y and 僧Y. Again only names that poems are signed
   with and that no author record bears, of the record's dynasty.
 
+* ``variant``: a signed name that no author record bears and that is one recorded poet's name
+  with a character in another form (韋皋 / 韋臯, 蘇瑰 / 蘇瓌, 王岩 / 王嵒: equal under
+  ``corpus.variants.match_key``, the OpenCC and Unihan variant table lexical matching uses), of
+  that poet's dynasty.
+
 Names are compared folded (poetry_search.normalize.fold: simplified, no spaces), so 後主煜 and
 后主煜 are one name. An alias that two rules send to different names is left out (reported).
 
@@ -42,6 +47,7 @@ import corpus_cache
 
 from poetry_search.corpus.dynasties import fold_dynasty
 from poetry_search.corpus.normalize import fold
+from poetry_search.corpus.variants import match_key
 
 OUT = _layout.ROOT / "poetry_search" / "corpus" / "data" / "author_aliases.tsv"
 ZI = re.compile(r"字([^，,。；;（(\s]{1,3})")
@@ -120,6 +126,15 @@ def build(data: dict) -> tuple[dict[str, tuple[str, str, str]], dict]:
                 for monk in MONK:
                     if monk + other in signed and one_era(monk + other, n):
                         found[monk + other].add((n, "monk", f"{n}: 一名{other}"))
+    by_key: dict[str, set[str]] = defaultdict(set)
+    for n in names:
+        by_key[match_key(n)].add(n)
+    for n in signed:
+        spelled = by_key[match_key(n)] & record_names
+        if len(spelled) == 1:
+            target = next(iter(spelled))
+            if one_era(n, target):
+                found[n].add((target, "variant", f"{n} and {target}: one name by the variant key"))
     aliases, conflicts = {}, {}
     for alias, got in found.items():
         targets = {t for t, _, _ in got}
