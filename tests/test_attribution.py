@@ -182,6 +182,14 @@ def test_eval_attribution_on_the_fixture(index, corpus):
     for w in got["wrong"]:
         assert w["named"] not in lines[w["text"]]
     assert 0 < t.model["couplets_found"] <= 1 and t.details["couplets"]["n"] >= 5
+    # misses of poems no other edition holds: no line of the curated poem is a line of a poem
+    # outside the curated editions (by the variant key, counted from the fixture's own poems)
+    outside = {match_key(ln) for p, ls, _ in corpus if fold(p.book) not in CURATED_BOOKS for ln in ls}
+    curated_poems = [ls for p, ls, _ in corpus if fold(p.book) in CURATED_BOOKS]
+    want_absent = [m for m in got["misses"]
+                   if not any(match_key(ln) in outside for ls in curated_poems if m in ls for ln in ls)]
+    assert got["misses_poem_absent"] == want_absent
+    assert t.model["found_where_held"] == pytest.approx(got["found"] / (len(lines) - len(want_absent)))
     # poet right by edition, counted again from the fixture's own poems
     wrong, missed = {w["text"] for w in got["wrong"]}, set(got["misses"])
     want_by_book = {}
@@ -203,3 +211,30 @@ def test_exclude_author_folds_aliases(index, corpus):
     got = {rowid_to_id[rowid]: author for _, rowid, author in rows}
     assert len(got) == len(want) and got == want
     assert {got[i] for i, a in want.items() if a == "李煜"} == {"李煜"}
+
+
+def test_eval_tells_the_misses_of_poems_no_other_edition_holds(tmp_path, corpus):
+    """Two curated poems added to the fixture: one no other collection holds (its lines are
+    missed and counted apart), one whose first line another collection holds and whose second
+    is garbled (a miss that counts)."""
+    import json
+    import shutil
+
+    from poetry_search.evaluate.tasks import evaluate
+
+    root = tmp_path / "corpus"
+    shutil.copytree(FIXTURE, root)
+    held_line = next(ln for p, ls, _ in corpus if fold(p.book) not in CURATED_BOOKS for ln in ls if len(ln) == 7)
+    path = root / "quantangshi" / "唐诗三百首.json"
+    records = json.loads(path.read_text("utf-8"))
+    records += [{"author": "李白", "title": "無此詩", "paragraphs": ["甲乙丙丁戊己庚，辛壬癸子丑寅卯。"], "id": "absent-1"},
+                {"author": "杜甫", "title": "半有", "paragraphs": [f"{held_line}，鬱鬱鬱鬱鬱鬱鬱。"], "id": "half-1"}]
+    path.write_text(json.dumps(records, ensure_ascii=False), "utf-8")
+    build_index(root, tmp_path / "index", lexical_only=True)
+    t = evaluate(Index.open(tmp_path / "index"), tasks=["attribution"]).tasks[0]
+    got = t.details["lines"]
+    assert sorted(got["misses"]) == sorted(["甲乙丙丁戊己庚", "辛壬癸子丑寅卯", "郁郁郁郁郁郁郁"])
+    assert sorted(got["misses_poem_absent"]) == sorted(["甲乙丙丁戊己庚", "辛壬癸子丑寅卯"])
+    assert t.model["found"] == pytest.approx(got["found"] / got["n"]) and got["found"] == got["n"] - 3
+    assert t.model["found_where_held"] == pytest.approx(got["found"] / (got["n"] - 2))
+    assert "3 missed (2 of poems that no other edition holds)" in t.note

@@ -22,7 +22,9 @@ Tasks, each run with the index's model AND with a lexical baseline (BM25 over ch
   known, typed as its normalised text, is looked up with the curated editions left out of the
   candidates: found, and whether the first hit (and the first ``poems=True`` poem) names the
   poet (aliases folded); the same for their couplets typed without the comma. No model, no
-  baseline: it measures what a search shows (docs/attribution.md).
+  baseline: it measures what a search shows (docs/attribution.md). ``found_where_held`` leaves
+  out the lines of curated poems that the complete collections do not hold (no line of the poem
+  found exactly outside the curated editions), which no search can find there.
 
 Ranks and ties. A query's rank of its answer is computed from ``greater`` (candidates that score
 strictly higher) and ``ties`` (other candidates that score exactly the same). Metrics are their
@@ -673,10 +675,13 @@ def attribution_task(index, progress: bool = False) -> TaskResult:
         kinds: dict[str, int] = {}
         poems_kinds: dict[str, int] = {}  # poems_right by how the line was found
         misses, wrong = [], []
+        exact.clear()
         bar = _bar(progress, len(groups), what)
         for text, poets in groups.items():
             kind, rowid = lookup(text)
             bar.update(1)
+            if kind == "exact":
+                exact.add(text)
             if kind is None:
                 misses.append(text)
                 continue
@@ -700,11 +705,14 @@ def attribution_task(index, progress: bool = False) -> TaskResult:
     # the test set: each distinct curated line with a known poet, and the poets the editions give it
     lines: dict[str, set[str]] = {}
     books_of: dict[str, set[str]] = {}  # the curated editions a test line comes from
+    poems_of: dict[str, set[int]] = {}  # the curated poems a test line comes from
     book_of = dict((rowid, book) for rowid, book, _c, _a in owners)
     for t, r in zip(text_ids[cur_occ].tolist(), rowids[cur_occ].tolist()):
         if canon[r] not in ANONYMOUS:
             lines.setdefault(texts[t], set()).add(canon[r])
             books_of.setdefault(texts[t], set()).add(book_of[r])
+            poems_of.setdefault(texts[t], set()).add(r)
+    exact: set[str] = set()  # the test lines found exactly, of the last ``queries``
     # couplets: paragraphs of two lines of the curated editions, typed without the comma
     by_paragraph: dict[tuple[int, int], list[int]] = {}
     for j in np.flatnonzero(cur_occ).tolist():
@@ -714,12 +722,19 @@ def attribution_task(index, progress: bool = False) -> TaskResult:
         if len(tids) == 2 and canon[r] not in ANONYMOUS:
             couplets.setdefault(texts[tids[0]] + texts[tids[1]], set()).add(canon[r])
     got = queries(lines, "attribution", True)
+    # a curated poem no line of which is found exactly elsewhere is a poem the complete
+    # collections do not hold (千家诗's Ming poems, 蒙学's 琵琶行): its lines cannot be found
+    held = {r for text in exact for r in poems_of[text]}
+    absent = [t for t in got["misses"] if not (poems_of[t] & held)]
+    got["misses_poem_absent"] = absent
     pairs = queries(couplets, "attribution couplets", False)
 
     def share(x: int, n: int) -> float:
         return x / n if n else 0.0
 
-    metrics = {"found": share(got["found"], got["n"]), "poet_right": share(got["right"], got["found"]),
+    metrics = {"found": share(got["found"], got["n"]),
+               "found_where_held": share(got["found"], got["n"] - len(got["misses_poem_absent"])),
+               "poet_right": share(got["right"], got["found"]),
                "poems_poet_right": share(got["poems_right"], got["found"]),
                "couplets_found": share(pairs["found"], pairs["n"]), "couplets_poet_right": share(pairs["right"], pairs["found"])}
     # poet right by edition: a line of several editions counts in each
@@ -733,7 +748,8 @@ def attribution_task(index, progress: bool = False) -> TaskResult:
     got["by_book"] = {b: {"right": r, "found": n} for b, (r, n) in by_book.items()}
     shown = "、".join(got["misses"][:ATTRIBUTION_MISSES])
     note = (f"{got['n']:,} curated lines, {pairs['n']:,} couplets; found by {got['kinds']}; "
-            f"{len(got['misses'])} missed" + (f": {shown}" if shown else "") +
+            f"{len(got['misses'])} missed ({len(got['misses_poem_absent'])} of poems that no other edition holds)"
+            + (f": {shown}" if shown else "") +
             (" …" if len(got["misses"]) > ATTRIBUTION_MISSES else "") + f"; {len(got['wrong'])} name another poet"
             + "; poet right by edition: " + ", ".join(f"{b} {r / n:.2%} of {n:,}" for b, (r, n) in by_book.items()))
     return TaskResult("attribution", got["n"], n_texts, metrics, None, note, round(time.perf_counter() - t0, 2),
