@@ -1,7 +1,8 @@
 """Near matches by kind of edit on a built index: for random corpus lines of 6+ characters with
 one character replaced, left out or added, the warm time of ``NearIndex.near`` with and without
 the left-out/added lookups, and how many queries get a near line back; for lines of 7+ with two
-characters of one half replaced, the same for ``NearIndex.two_replaced``.
+characters of one half replaced, the same for ``NearIndex.two_replaced``; two neighbours swapped
+(``transposed``) and five-character lines with a middle character lost (``left_out``).
 
 Usage: python scripts/near_edits_bench.py --index INDEX [--queries 500] [--seed 21]
 """
@@ -72,6 +73,27 @@ def main() -> None:
     ms = np.array(times)
     print(f"| two replaced in one half | two_replaced | {np.median(ms):.2f} ms | {np.percentile(ms, 95):.2f} ms | "
           f"{ms.max():.1f} ms | {answered}/{len(queries)} |")
+    # two neighbours swapped anywhere (transposed), and five-character lines with one of their
+    # middle three characters lost: four-character fragments (left_out)
+    swapped, lost = [], []
+    for t in texts:
+        i = rng.randrange(len(t) - 1)
+        swapped.append(t[:i] + t[i + 1] + t[i] + t[i + 2:])
+    while len(lost) < args.queries:
+        row = db.execute("SELECT text FROM texts WHERE id = ?", (rng.randrange(top + 1),)).fetchone()
+        if row and len(row[0]) == 5:
+            t, j = match_key(row[0]), rng.randrange(1, 4)
+            lost.append(t[:j] + t[j + 1:])
+    for label, fn, queries in (("two neighbours swapped", near.transposed, swapped),
+                               ("four characters, one of five lost", near.left_out, lost)):
+        times, answered = [], 0
+        for q in queries:
+            t0 = time.perf_counter()
+            answered += fn(q).size > 0
+            times.append((time.perf_counter() - t0) * 1000)
+        ms = np.array(times)
+        print(f"| {label} | {fn.__name__} | {np.median(ms):.2f} ms | {np.percentile(ms, 95):.2f} ms | "
+              f"{ms.max():.1f} ms | {answered}/{len(queries)} |")
 
 
 if __name__ == "__main__":
