@@ -36,7 +36,7 @@ HNSW_EF_CONSTRUCTION = 256  # the graph's build depth
 MODES = ("hybrid", "semantic", "lexical")
 SORTS = ("score", "popularity")
 FIND_SORTS = ("default", "popularity")
-# paragraph: the query runs across the punctuation of the line's paragraph; near: one character off
+# paragraph: the query runs across the punctuation of the line's paragraph; near: one character off (or two swapped)
 MATCHES = ("exact", "contains", "paragraph", "near", "semantic", "tones")  # tones: found by tones or rhyme alone (find --tones)
 TONE_PATTERN_MARKS = "平仄中"  # find --tones: 平, 仄, 中 (either), with ? and *
 ECHO_ORDERS = ("dynasty", "score")

@@ -60,7 +60,8 @@ class LineHit(BaseModel):
     occurrences: int = Field(ge=1, description="Poems holding this line.")
     match: Literal["exact", "contains", "paragraph", "near", "semantic", "tones"] = Field(
         description="How it was found: exact (the line is the query), contains, paragraph (the query runs across "
-                    "the punctuation of this line's paragraph), near (one character off), semantic.")
+                    "the punctuation of this line's paragraph), near (another edition's reading: one character "
+                    "off, or two swapped), semantic.")
     popularity: float | None = None
     other_poems: int = Field(0, ge=0, description="Other poems that hold the line (occurrences - 1).")
     tones: str | None = Field(None, description="The line's 平水韵 tones: 平, 仄, 中 (either), ？ (unknown), one a character.")
