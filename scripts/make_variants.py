@@ -67,17 +67,9 @@ def _cp(field: str) -> str:
     return chr(int(field.split("<")[0][2:], 16))
 
 
-def unihan_pairs(folder: Path) -> list[tuple[str, str, str]]:
-    """Symmetric kSemanticVariant / kZVariant pairs whose characters share a toneless reading."""
-    links: dict[tuple[str, str], set[str]] = {}
-    for line in (folder / "Unihan_Variants.txt").read_text("utf-8").splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        cp, field, value = line.split("\t")
-        if field in UNIHAN_FIELDS:
-            a = _cp(cp)
-            for v in value.split():
-                links.setdefault((a, _cp(v)), set()).add(field)
+def toneless_readings(folder: Path) -> dict[str, set[str]]:
+    """{character: its Mandarin readings without tones} from Unihan_Readings.txt (kMandarin,
+    kHanyuPinyin, kXHC1983, kTGHZ2013)."""
     readings: dict[str, set[str]] = {}
     for line in (folder / "Unihan_Readings.txt").read_text("utf-8").splitlines():
         if line.startswith("#") or not line.strip():
@@ -89,6 +81,21 @@ def unihan_pairs(folder: Path) -> list[tuple[str, str, str]]:
                 bare = "".join(c for c in unicodedata.normalize("NFD", syl) if c.isalpha() and c.isascii())
                 if bare:
                     readings.setdefault(_cp(cp), set()).add(bare.lower())
+    return readings
+
+
+def unihan_pairs(folder: Path) -> list[tuple[str, str, str]]:
+    """Symmetric kSemanticVariant / kZVariant pairs whose characters share a toneless reading."""
+    links: dict[tuple[str, str], set[str]] = {}
+    for line in (folder / "Unihan_Variants.txt").read_text("utf-8").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        cp, field, value = line.split("\t")
+        if field in UNIHAN_FIELDS:
+            a = _cp(cp)
+            for v in value.split():
+                links.setdefault((a, _cp(v)), set()).add(field)
+    readings = toneless_readings(folder)
     out = []
     for (a, b), fields in links.items():
         if a < b and (b, a) in links and readings.get(a, set()) & readings.get(b, set()):
