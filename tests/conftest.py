@@ -198,3 +198,15 @@ def assert_error_body(r, status: int, code: str) -> None:
     assert got["error"]["status"] == status and got["error"]["code"] == code and CODES[code] == status
     assert got["error"]["message"] and "\n" not in got["error"]["message"] and "Traceback" not in got["error"]["message"]
     models.ErrorBody.model_validate(got)
+
+
+# pytest-xdist (`make test` runs it with --dist loadgroup): a test file's tests stay together on
+# one worker, so its module fixtures are built once; the files on the Ray head share one worker,
+# so the session starts one head.
+RAY_FILES = ("test_ray_encode.py", "test_ray_driver_kill.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.path.name
+        item.add_marker(pytest.mark.xdist_group("ray" if name in RAY_FILES else name))
