@@ -33,8 +33,8 @@ index: install ## Build the index of CORPUS (default data/sample) with MODEL (de
 index-full: corpus install ## Index the whole corpus (data/chinese-poetry) with MODEL into FULL_INDEX; resumable
 	$(BIN)/poetry-search index --corpus data/chinese-poetry --index $(FULL_INDEX) --model $(MODEL) $(ARGS)
 
-# test files spread over this many processes (pytest-xdist; each file and the Ray files as a group
-# stay on one); 2 on a 2-core machine was the fastest, 3 slower
+# test files spread over this many processes (pytest-xdist; each file, and the Ray files as one
+# group, stay on one process): one per core of the 2-core machines it runs on
 TEST_WORKERS ?= 2
 test: install ## Run the test suite on TEST_WORKERS (2) processes (builds its own tiny random model; no network)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
