@@ -209,7 +209,8 @@ def one_person_records(data: dict, record_era: dict[str, set[str]]) -> list[tupl
         for kind, z in COURTESY.findall(bio):
             firsts.setdefault(kind, z)
         own[n] |= set(firsts.values())
-        own_zi[n] |= {firsts["字"]} if "字" in firsts else set()
+        if "字" in firsts:
+            own_zi[n].add(firsts["字"])
         if n.startswith("释"):
             other_names[n] |= set(OTHER_NAME.findall(bio))
     one = {n for n in own if own[n] and len(own_zi[n]) <= 1}

@@ -201,12 +201,10 @@ def assert_error_body(r, status: int, code: str) -> None:
 
 
 # pytest-xdist (`make test` runs it with --dist loadgroup): a test file's tests stay together on
-# one worker, so its module fixtures are built once; the files on the Ray head share one worker,
-# so the session starts one head.
-RAY_FILES = ("test_ray_encode.py", "test_ray_driver_kill.py")
-
-
+# one worker, so its module fixtures are built once; every test on the Ray head shares one
+# worker, so the session starts one head.
 def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
     for item in items:
-        name = item.path.name
-        item.add_marker(pytest.mark.xdist_group("ray" if name in RAY_FILES else name))
+        item.add_marker(pytest.mark.xdist_group("ray" if "ray_head" in item.fixturenames else item.path.name))

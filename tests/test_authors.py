@@ -58,10 +58,10 @@ def test_a_name_spelled_with_a_same_sounding_character_for_the_same_poems_is_the
     from make_author_aliases import build
 
     readings = {"征": {"zheng"}, "徵": {"zheng", "zhi"}, "佑": {"you"}, "祐": {"you"}, "运": {"yun"},
-                "辟": {"pi", "bi"}, "斌": {"bin"}, "贞": {"zhen"}, "真": {"zhen"}}
+                "辟": {"pi", "bi"}, "斌": {"bin"}, "贞": {"zhen"}, "真": {"zhen"}, "右": {"you"}}
     authors = [("魏徵", "唐", "魏徵，字玄成", "a.tang"), ("李嘉祐", "唐", "李嘉祐，字從一", "a.tang"),
                ("李嘉運", "唐", "", "a.tang"), ("劉斌", "唐", "", "a.tang"), ("蘇檢妻", "唐", "", "a.tang"),
-               ("朱淑真", "宋", "朱淑真，號幽棲居士", "a.song")]
+               ("朱淑真", "宋", "朱淑真，號幽棲居士", "a.song"), ("張祐", "唐", "", "a.tang"), ("張右", "唐", "", "a.tang")]
     poem = lambda author, dynasty, *lines: {"author": author, "dynasty": dynasty, "lines": list(lines)}
     poems = [poem("魏徵", "唐", "中原初逐鹿", "投笔事戎轩"), poem("魏征", "唐", "中原初逐鹿", "投笔事戎轩"),
              poem("李嘉祐", "唐", "野渡花争发", "春塘水乱流"), poem("李嘉佑", "唐", "野渡花争发", "春塘水乱流"),
@@ -69,7 +69,10 @@ def test_a_name_spelled_with_a_same_sounding_character_for_the_same_poems_is_the
              poem("劉斌", "唐", "秋分一夜停", "阴魄最晶荧"), poem("刘辟", "唐", "秋分一夜停", "阴魄最晶荧"),
              poem("蘇檢妻", "唐", "楚水平如镜", "周回白鸟飞"), poem("苏检", "唐", "楚水平如镜", "周回白鸟飞"),
              # the same sound, but no poem held by both: two names, nothing says one person
-             poem("朱淑真", "宋", "连理枝头花正开", "妒花风雨便相催"), poem("朱淑贞", "宋", "竹摇清影罩幽窗", "两两时禽噪夕阳")]
+             poem("朱淑真", "宋", "连理枝头花正开", "妒花风雨便相催"), poem("朱淑贞", "宋", "竹摇清影罩幽窗", "两两时禽噪夕阳"),
+             # two recorded poets of that sound hold 张佑's poems: which one is not said
+             poem("張祐", "唐", "故国三千里", "深宫二十年"), poem("张佑", "唐", "故国三千里", "深宫二十年"),
+             poem("張右", "唐", "日落水流西复东", "春光不为我留"), poem("张佑", "唐", "日落水流西复东", "春光不为我留")]
     aliases, stats = build(corpus_data(authors, poems), readings)
     assert {a: (t, r) for a, (t, r, _e) in aliases.items()} == {"魏征": ("魏徵", "spelling"), "李嘉佑": ("李嘉祐", "spelling")}
     assert aliases["李嘉佑"][2] == "李嘉佑 and 李嘉祐: one reading; 1 poem held by both"
@@ -94,7 +97,9 @@ def test_two_records_of_one_person_are_one_poet():
                ("趙鼎臣", "宋", "趙鼎臣，字承之，自號葦溪翁", tang),
                ("赵鼎臣", "宋", "(1085－1147)字元镇，自号得全居士", song),  # 赵鼎's biography under 赵鼎臣
                ("王禹偁", "宋", "王禹偁（九五四～一○○一），字元之，与蘇易簡，字太簡，同年", tang),
-               ("王禹", "宋", "字太简", song)]  # shares only a friend's 字, not his own
+               ("王禹", "宋", "字太简", song),  # shares only a friend's 字, not his own
+               ("劉子翬", "宋", "劉子翬（一一○一～一一四七），字彥沖", tang),
+               ("刘子", "唐", "字彦冲", song)]  # the same 字, another dynasty
     poems = [{"author": "僧惠洪", "dynasty": "宋"}]
     aliases, stats = build(corpus_data(authors, poems), {})
     assert {a: (t, r) for a, (t, r, _e) in aliases.items()} == {
